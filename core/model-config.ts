@@ -48,6 +48,8 @@ export interface ModelInstanceGroup {
   kind: InstanceGroupKind;
   count: number;
   gpus: number[];
+  /** Normalised configs always carry it (`[]` unless given), as Triton prints it (§3.3). */
+  secondary_devices?: { kind: 'KIND_NVDLA'; device_id: number }[];
   rate_limiter?: ModelRateLimiter;
   profile: string[];
   passive: boolean;

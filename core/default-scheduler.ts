@@ -1,0 +1,151 @@
+/**
+ * Triton's default scheduler: for models without `dynamic_batching` (any max_batch_size).
+ * Each request executes alone, in arrival order, on the first free of N instances
+ * (instance_group count; COMPAT-NOTES §3.3 "requests beyond the instance count wait").
+ *
+ * Queue policies, priorities and request timeouts belong to `dynamic_batching` in Triton's
+ * config, so this scheduler has none: a request waits until an instance frees or its client
+ * cancels.
+ */
+import type { Tensor } from '../protocol/tensor.ts';
+import type { ModelInstance } from './backend.ts';
+import type { Clock } from './clock.ts';
+import { msToNs } from './clock.ts';
+import type { Logger } from './logger.ts';
+import { silentLogger } from './logger.ts';
+import type { ModelConfig } from './model-config.ts';
+import type { ModelStats } from './model-stats.ts';
+import { LinkedQueue } from './queue.ts';
+import { QueuedRequest } from './queued-request.ts';
+import type { EntryOwner } from './queued-request.ts';
+import type { ScheduledRequest, ScheduledResult, Scheduler } from './scheduler.ts';
+import { cancelledError, closedError, executionError } from './scheduler-errors.ts';
+import { internal } from '../protocol/errors.ts';
+
+/** What a scheduler is built from (shared with DynamicBatcher). */
+export interface SchedulerInit {
+  /** The normalised model config. */
+  config: ModelConfig;
+  /** Loaded instances; N instances run N executions concurrently. */
+  instances: ModelInstance[];
+  clock: Clock;
+  /** Receives one `recordExecution` per execution. */
+  stats: ModelStats;
+  logger?: Logger;
+}
+
+/**
+ * Runs each request alone, FIFO, on the first free instance. Records one execution per
+ * request in `stats`; the caller records the request's success or failure.
+ */
+export class DefaultScheduler implements Scheduler, EntryOwner {
+  readonly #instances: ModelInstance[];
+  readonly #clock: Clock;
+  readonly #stats: ModelStats;
+  readonly #logger: Logger;
+  readonly #queue = new LinkedQueue<QueuedRequest>();
+  /** Indexes of instances not executing anything (a stack: the most recently used runs next, warm). */
+  readonly #idle: number[] = [];
+  #executing = 0;
+  #closed: string | undefined = undefined;
+  #drainWaiters: (() => void)[] = [];
+
+  constructor(init: SchedulerInit) {
+    if (init.instances.length === 0) throw internal(`model '${init.config.name}' has no instances to schedule on`);
+    this.#instances = init.instances;
+    this.#clock = init.clock;
+    this.#stats = init.stats;
+    this.#logger = init.logger ?? silentLogger;
+    for (let i = init.instances.length - 1; i >= 0; i--) this.#idle.push(i);
+  }
+
+  /** Requests waiting for an instance. */
+  get pendingCount(): number {
+    return this.#queue.length;
+  }
+
+  schedule(request: ScheduledRequest): Promise<ScheduledResult> {
+    if (this.#closed !== undefined) return Promise.reject(closedError(this.#closed));
+    if (request.signal?.aborted) return Promise.reject(cancelledError());
+    const entry = new QueuedRequest(request, this.#clock.now(), this);
+    this.#queue.push(entry);
+    this.#pump();
+    return entry.promise;
+  }
+
+  /** EntryOwner: the request's signal aborted. */
+  cancel(entry: QueuedRequest): void {
+    // Queued: it leaves at once. Executing: the instance finishes and the result is dropped.
+    if (entry.state === 'queued') this.#queue.remove(entry);
+    entry.fail(cancelledError());
+    this.#checkDrained();
+  }
+
+  drain(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  close(reason: string): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = reason;
+    const error = closedError(reason);
+    for (let e = this.#queue.shift(); e !== null; e = this.#queue.shift()) e.fail(error);
+    this.#checkDrained();
+  }
+
+  #pump(): void {
+    while (this.#idle.length > 0) {
+      const entry = this.#queue.shift();
+      if (entry === null) return;
+      void this.#execute(this.#idle.pop()!, entry);
+    }
+  }
+
+  async #execute(index: number, entry: QueuedRequest): Promise<void> {
+    this.#executing++;
+    entry.state = 'executing';
+    const { request } = entry;
+    const start = this.#clock.now();
+    let inferStart = start;
+    let inferEnd = start;
+    try {
+      // Nothing to assemble: the request's own tensors go to the instance untouched.
+      inferStart = this.#clock.now();
+      const outputs: Tensor[] = await this.#instances[index].run(request.inputs, request.outputNames);
+      inferEnd = this.#clock.now();
+      if (outputs.length !== request.outputNames.length) {
+        throw internal(`model returned ${outputs.length} output(s) for ${request.outputNames.length} requested`);
+      }
+      const end = this.#clock.now();
+      const computeInputNs = msToNs(inferStart - start);
+      const computeInferNs = msToNs(inferEnd - inferStart);
+      const computeOutputNs = msToNs(end - inferEnd);
+      this.#stats.recordExecution(entry.weight, computeInputNs, computeInferNs, computeOutputNs);
+      entry.succeed({
+        outputs,
+        timing: { queueNs: msToNs(start - entry.enqueuedAt), computeInputNs, computeInferNs, computeOutputNs },
+      });
+    } catch (e) {
+      const error = executionError(e);
+      this.#logger.debug('execution failed', { error: error.message });
+      entry.fail(error);
+    } finally {
+      this.#executing--;
+      this.#idle.push(index);
+      this.#pump();
+      this.#checkDrained();
+    }
+  }
+
+  #isIdle(): boolean {
+    return this.#queue.length === 0 && this.#executing === 0;
+  }
+
+  #checkDrained(): void {
+    if (this.#drainWaiters.length === 0 || !this.#isIdle()) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The `infermesh` command line. The only reader of process.argv and process.env
+ * (ARCHITECTURE-GUIDE §6). Flag names follow Triton's where Triton has them.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { serve, type ServeOptions } from './serve.ts';
+import { createNodeLogger, type LogLevel } from './logger-node.ts';
+
+const USAGE = `infermesh — a decentralized inference mesh that speaks Triton's protocols
+
+Usage:
+  infermesh serve --model-repository DIR [options]
+  infermesh --help | --version
+
+serve options (Triton's names and defaults where Triton has them):
+  --model-repository DIR        model repository (repeatable; Triton layout: DIR/<model>/<version>/model.onnx)
+  --host ADDR                   address to bind (default 0.0.0.0)
+  --http-port N                 KServe v2 HTTP port (default 8000; 0 = a free port)
+  --grpc-port N                 gRPC port (default 8001; the gRPC endpoint is not implemented yet)
+  --metrics-port N              Prometheus metrics port (default 8002; 0 = a free port)
+  --allow-metrics true|false    serve metrics (default true)
+  --model-control-mode MODE     none (default) | poll | explicit
+  --repository-poll-secs N      rescan interval in poll mode (default 15)
+  --load-model NAME             model to load at start in explicit mode (repeatable; '*' = all)
+  --strict-model-config         do not auto-complete configs from the model files (deprecated in Triton)
+  --disable-auto-complete-config   same as --strict-model-config
+  --strict-readiness true|false ready only when every model is ready (default true)
+  --exit-timeout-secs N         on SIGINT/SIGTERM wait this long for in-flight requests (default 30)
+  --backend-config onnxruntime,KEY=VALUE   ONNX Runtime options (repeatable):
+                                  intra-op-threads=N, inter-op-threads=N, enable-webgpu=true
+  --cors-origin ORIGIN          send CORS headers allowing ORIGIN ('*' for any) — off by default
+  --http-max-body-bytes N       largest request body (default 536870912)
+  --id NAME                     server name reported by GET /v2 (default infermesh)
+  --log-verbose N               1 or more logs debug lines (default 0)
+  --log-format text|json        log line format (default text)
+  --help                        this text
+
+Examples:
+  infermesh serve --model-repository examples/models
+  infermesh serve --model-repository /models --http-port 0 --metrics-port 0 --model-control-mode explicit --load-model simple
+`;
+
+/** Raised for a command line a person must correct; printed without a stack. */
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function int(name: string, v: string | undefined, fallback: number, min = 0, max = 65535): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got '${v}'`);
+  return n;
+}
+
+function bool(name: string, v: string | undefined, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (['true', '1', 'on', 'yes'].includes(v.toLowerCase())) return true;
+  if (['false', '0', 'off', 'no'].includes(v.toLowerCase())) return false;
+  throw new UsageError(`--${name} must be true or false, got '${v}'`);
+}
+
+/** Parses `serve` arguments into ServeOptions. Exported for tests. */
+export function parseServeArgs(args: string[]): ServeOptions {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'model-repository': { type: 'string', multiple: true },
+      host: { type: 'string' },
+      'http-port': { type: 'string' },
+      'grpc-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'allow-metrics': { type: 'string' },
+      'model-control-mode': { type: 'string' },
+      'repository-poll-secs': { type: 'string' },
+      'load-model': { type: 'string', multiple: true },
+      'strict-model-config': { type: 'boolean' },
+      'disable-auto-complete-config': { type: 'boolean' },
+      'strict-readiness': { type: 'string' },
+      'exit-timeout-secs': { type: 'string' },
+      'backend-config': { type: 'string', multiple: true },
+      'cors-origin': { type: 'string' },
+      'http-max-body-bytes': { type: 'string' },
+      id: { type: 'string' },
+      'log-verbose': { type: 'string' },
+      'log-format': { type: 'string' },
+    },
+  });
+  const repos = values['model-repository'] ?? [];
+  if (repos.length === 0) throw new UsageError('--model-repository DIR is required (try: --model-repository examples/models)');
+  const mode = values['model-control-mode'] ?? 'none';
+  if (mode !== 'none' && mode !== 'poll' && mode !== 'explicit') throw new UsageError(`--model-control-mode must be none, poll or explicit, got '${mode}'`);
+  const loadModels = values['load-model'] ?? [];
+  if (loadModels.length > 0 && mode !== 'explicit') throw new UsageError('--load-model needs --model-control-mode explicit (in other modes every model loads)');
+  if (loadModels.includes('*') && loadModels.length > 1) throw new UsageError("--load-model '*' must be given alone");
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got '${logFormat}'`);
+  const ort: ServeOptions['ort'] = {};
+  for (const entry of values['backend-config'] ?? []) {
+    const m = /^([^,]+),([^=]+)=(.*)$/.exec(entry);
+    if (!m) throw new UsageError(`--backend-config must look like onnxruntime,KEY=VALUE, got '${entry}'`);
+    const [, backend, key, value] = m;
+    if (backend !== 'onnxruntime') throw new UsageError(`--backend-config: unknown backend '${backend}' (infermesh has: onnxruntime)`);
+    if (key === 'intra-op-threads') ort.intraOpNumThreads = int(key, value, 0, 0, 1024);
+    else if (key === 'inter-op-threads') ort.interOpNumThreads = int(key, value, 0, 0, 1024);
+    else if (key === 'enable-webgpu') ort.enableWebGpu = bool(key, value, false);
+    else if (key === 'default-max-batch-size') ort.defaultMaxBatchSize = int(key, value, 4, 0, 1 << 20);
+    else throw new UsageError(`--backend-config onnxruntime: unknown key '${key}' (known: intra-op-threads, inter-op-threads, enable-webgpu, default-max-batch-size)`);
+  }
+  const verbose = int('log-verbose', values['log-verbose'], 0, 0, 10);
+  return {
+    repositories: repos,
+    host: values.host ?? '0.0.0.0',
+    httpPort: int('http-port', values['http-port'], 8000),
+    grpcPort: values['grpc-port'] === undefined ? undefined : int('grpc-port', values['grpc-port'], 8001),
+    metricsPort: bool('allow-metrics', values['allow-metrics'], true) ? int('metrics-port', values['metrics-port'], 8002) : undefined,
+    controlMode: mode,
+    pollSeconds: int('repository-poll-secs', values['repository-poll-secs'], 15, 1, 86400),
+    loadModels,
+    autoComplete: !(values['strict-model-config'] || values['disable-auto-complete-config']),
+    strictReadiness: bool('strict-readiness', values['strict-readiness'], true),
+    exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 30, 0, 86400),
+    corsOrigin: values['cors-origin'],
+    maxBodyBytes: int('http-max-body-bytes', values['http-max-body-bytes'], 512 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    id: values.id,
+    ort,
+    logLevel: (verbose > 0 ? 'debug' : 'info') as LogLevel,
+    logFormat,
+  };
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Runs the command line; resolves with the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(packageVersion() + '\n');
+    return 0;
+  }
+  try {
+    if (command === 'serve') {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(USAGE);
+        return 0;
+      }
+      const options = parseServeArgs(rest);
+      const logger = createNodeLogger({ level: options.logLevel, format: options.logFormat });
+      const handle = await serve({ ...options, version: packageVersion() }, logger);
+      return await handle.untilStopped();
+    }
+    throw new UsageError(`unknown command '${command}' (try: infermesh serve --help)`);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.name === 'UsageError' || err.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`infermesh: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`infermesh: ${err.message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * KServe v2 HTTP/REST endpoints exactly as Triton answers them (COMPAT-NOTES §1, §10):
+ * health, metadata, infer (JSON and binary tensor extension), config, statistics and the
+ * model repository extension, with Triton's status codes and `{"error": ...}` bodies.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync, deflateSync } from 'node:zlib';
+import { HTTP_STATUS, invalidArg, toWireError, unsupported } from '../protocol/errors.ts';
+import { allowedMethods, matchRoute, type Route } from '../protocol/http-routes.ts';
+import { binaryOutputNames, decodeHttpInferRequest, encodeErrorBody, encodeHttpInferResponse } from '../protocol/http-infer.ts';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../protocol/limits.ts';
+import type { InferenceServer } from '../core/inference-server.ts';
+import type { Logger } from '../core/logger.ts';
+import { readBody } from './http-body.ts';
+
+/** Options of the HTTP endpoint. */
+export interface HttpServerOptions {
+  host?: string;
+  port?: number;
+  /** Largest request body accepted, compressed or not. */
+  maxBodyBytes?: number;
+  limits?: DecodeLimits;
+  /** Allowed CORS origin (`*` or an origin); off when undefined (Triton has no CORS, issue #5971). */
+  corsOrigin?: string;
+  logger: Logger;
+}
+
+/** Default body limit: Triton caps JSON inputs at 64 MiB; binary bodies may be larger. */
+export const DEFAULT_MAX_BODY_BYTES = 512 * 1024 * 1024;
+
+const JSON_TYPE = 'application/json';
+
+export class KServeHttpServer {
+  readonly #core: InferenceServer;
+  readonly #opts: HttpServerOptions;
+  readonly #server: Server;
+  readonly #limits: DecodeLimits;
+
+  constructor(core: InferenceServer, options: HttpServerOptions) {
+    this.#core = core;
+    this.#opts = options;
+    this.#limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+    this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => { void this.#handle(req, res); });
+  }
+
+  /** Starts listening; resolves with the bound port (port 0 binds a free one). */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#opts.port ?? 8000, this.#opts.host ?? '0.0.0.0', () => {
+        this.#server.off('error', reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting connections; open keep-alive connections are closed once idle. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+  }
+
+  /** Closes every connection at once (after the drain). */
+  closeAllConnections(): void {
+    this.#server.closeAllConnections();
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (this.#opts.corsOrigin) {
+      res.setHeader('Access-Control-Allow-Origin', this.#opts.corsOrigin);
+      res.setHeader('Access-Control-Expose-Headers', 'Inference-Header-Content-Length');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+          'Access-Control-Allow-Headers': 'Content-Type, Inference-Header-Content-Length, Content-Encoding, Accept-Encoding',
+          'Access-Control-Max-Age': '600',
+        });
+        res.end();
+        return;
+      }
+    }
+    const route = matchRoute(path);
+    try {
+      if (route.kind === 'not-found') return sendError(res, 404, 'Not Found');
+      if (!allowedMethods(route).includes(req.method ?? '')) return sendError(res, 405, 'Method Not Allowed');
+      await this.#dispatch(route, req, res);
+    } catch (e) {
+      const w = toWireError(e);
+      if (w.code === 'INTERNAL' && !(e as { name?: string })?.name?.includes('InferError')) {
+        this.#opts.logger.error('request failed', { path, reason: w.message });
+      }
+      if (!res.headersSent) sendError(res, HTTP_STATUS[w.code], w.message);
+      else res.destroy();
+    }
+  }
+
+  async #dispatch(route: Exclude<Route, { kind: 'not-found' }>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const core = this.#core;
+    switch (route.kind) {
+      case 'health': {
+        const ok = route.which === 'live' ? core.isLive() : core.isReady();
+        res.writeHead(ok ? 200 : 400, { 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      case 'server-metadata':
+        return sendJson(res, 200, core.metadata());
+      case 'stats-all':
+        return sendJson(res, 200, core.statistics());
+      case 'model':
+        return this.#model(route, req, res);
+      case 'repository-index': {
+        const body = await this.#jsonBody(req);
+        const ready = body?.ready;
+        if (ready !== undefined && typeof ready !== 'boolean') throw invalidArg("Invalid value for 'ready': expected a boolean");
+        return sendJson(res, 200, core.repositoryIndex(ready === true));
+      }
+      case 'repository-control': {
+        if (route.repository !== undefined) throw unsupported("'repository_name' specification is not supported");
+        const body = await this.#jsonBody(req);
+        const params = (body?.parameters ?? {}) as Record<string, unknown>;
+        if (typeof params !== 'object' || params === null || Array.isArray(params)) throw invalidArg("'parameters' must be an object");
+        if (route.action === 'load') {
+          const fileKeys = Object.keys(params).filter((k) => k.startsWith('file:'));
+          if (fileKeys.length > 0) throw unsupported(`file overrides (${fileKeys.join(', ')}) are not supported yet: put the files in the model repository and load without them`);
+          const config = params.config;
+          if (config !== undefined && typeof config !== 'string') throw invalidArg("load parameter 'config' must be a string holding the model configuration as JSON");
+          await core.loadModel(route.model, { configJson: config as string | undefined });
+        } else {
+          await core.unloadModel(route.model);
+        }
+        res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      case 'logging': case 'trace': case 'shared-memory':
+        throw unsupported(`this endpoint is not implemented by infermesh (not listed in GET /v2 extensions)`);
+    }
+  }
+
+  async #model(route: Extract<Route, { kind: 'model' }>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const core = this.#core;
+    const { model, version } = route;
+    switch (route.action) {
+      case 'metadata': return sendJson(res, 200, core.modelMetadata(model, version));
+      case 'config': return sendJson(res, 200, core.modelConfig(model, version));
+      case 'stats': return sendJson(res, 200, core.statistics(model, version));
+      case 'ready':
+        core.modelReady(model, version);
+        res.writeHead(200, { 'Content-Length': '0' });
+        res.end();
+        return;
+      case 'infer': return this.#infer(model, version, req, res);
+      default:
+        throw unsupported(`'${route.action}' is not implemented by infermesh`);
+    }
+  }
+
+  async #infer(model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, this.#opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    const rawHeader = req.headers['inference-header-content-length'];
+    let headerLength: number | undefined;
+    if (rawHeader !== undefined) {
+      headerLength = Number(rawHeader);
+      if (!Number.isSafeInteger(headerLength) || headerLength < 0 || headerLength > body.byteLength) {
+        throw invalidArg(`Inference-Header-Content-Length ${String(rawHeader)} must be an integer in [0, ${body.byteLength}] (the body's length)`);
+      }
+    }
+    let rawInput: { name: string; datatype: import('../protocol/datatypes.ts').DataType; shape: number[] } | undefined;
+    if (headerLength === 0) rawInput = rawInputOf(this.#core, model, version);
+    const request = decodeHttpInferRequest(body, { modelName: model, modelVersion: version, headerLength, limits: this.#limits, rawInput });
+
+    // A client that goes away cancels its queued request (ARCHITECTURE-GUIDE §3).
+    const abort = new AbortController();
+    const onClose = () => { if (!res.writableFinished) abort.abort(); };
+    res.once('close', onClose);
+    const response = await this.#core.infer(request, { signal: abort.signal });
+    const binary = headerLength === 0 ? new Set(response.outputs.map((o) => o.name)) : binaryOutputNames(request, response.outputs.map((o) => o.name));
+    const encoded = encodeHttpInferResponse(response, { binaryOutputs: binary });
+    const headers: Record<string, string> = { 'Content-Type': encoded.contentType };
+    if (encoded.contentType !== JSON_TYPE) headers['Inference-Header-Content-Length'] = String(encoded.headerLength);
+    const encoding = chooseEncoding(req.headers['accept-encoding']);
+    if (encoding) {
+      const joined = Buffer.concat(encoded.chunks);
+      const compressed = encoding === 'gzip' ? gzipSync(joined) : deflateSync(joined);
+      headers['Content-Encoding'] = encoding;
+      headers['Content-Length'] = String(compressed.byteLength);
+      res.writeHead(200, headers);
+      res.end(compressed);
+      return;
+    }
+    let total = 0;
+    for (const c of encoded.chunks) total += c.byteLength;
+    headers['Content-Length'] = String(total);
+    res.writeHead(200, headers);
+    if (encoded.chunks.length === 1) {
+      res.end(encoded.chunks[0]);
+      return;
+    }
+    res.cork();
+    for (const c of encoded.chunks) res.write(c);
+    res.end();
+  }
+
+  async #jsonBody(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+    const body = await readBody(req, 16 * 1024 * 1024);
+    if (body.byteLength === 0) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(body));
+    } catch (e) {
+      throw invalidArg(`request body is not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidArg('request body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  }
+}
+
+/** The single input a raw binary request (header length 0) feeds (binary_data.md "Raw Binary Request"). */
+function rawInputOf(server: InferenceServer, model: string, version?: string) {
+  const config = server.modelConfig(model, version);
+  if (config.input.length !== 1) {
+    throw invalidArg(`raw binary request (Inference-Header-Content-Length: 0) needs a model with exactly one input, but '${model}' has ${config.input.length}`);
+  }
+  const input = config.input[0];
+  const datatype = (input.data_type === 'TYPE_STRING' ? 'BYTES' : input.data_type.slice(5)) as import('../protocol/datatypes.ts').DataType;
+  const shape = config.max_batch_size > 0 ? [1, ...input.dims] : [...input.dims];
+  return { name: input.name, datatype, shape };
+}
+
+function chooseEncoding(accept: string | undefined): 'gzip' | 'deflate' | undefined {
+  if (!accept) return undefined;
+  const a = accept.toLowerCase();
+  if (/\bgzip\b/.test(a)) return 'gzip';
+  if (/\bdeflate\b/.test(a)) return 'deflate';
+  return undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, status: number, message: string): void {
+  const body = encodeErrorBody(message);
+  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+

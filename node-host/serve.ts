@@ -1,0 +1,118 @@
+/**
+ * The Node composition root: file-system repositories + onnxruntime-node backends + the
+ * core server + HTTP and metrics endpoints, with graceful shutdown on SIGINT/SIGTERM.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from '../core/logger.ts';
+import { InferenceServer } from '../core/inference-server.ts';
+import type { ModelControlMode } from '../core/model-repository.ts';
+import { FsModelSource } from './model-source-fs.ts';
+import { createOrtNodeBackends } from './backend-ort-node.ts';
+import { KServeHttpServer } from './http-server.ts';
+import { MetricsServer } from './metrics-server.ts';
+import type { LogLevel } from './logger-node.ts';
+
+/** Everything `infermesh serve` can be told. */
+export interface ServeOptions {
+  repositories: string[];
+  host: string;
+  httpPort: number;
+  grpcPort?: number;
+  /** undefined = metrics off. */
+  metricsPort?: number;
+  controlMode: ModelControlMode;
+  pollSeconds: number;
+  loadModels: string[];
+  autoComplete: boolean;
+  strictReadiness: boolean;
+  exitTimeoutSecs: number;
+  corsOrigin?: string;
+  maxBodyBytes: number;
+  id?: string;
+  version?: string;
+  ort: { intraOpNumThreads?: number; interOpNumThreads?: number; enableWebGpu?: boolean; defaultMaxBatchSize?: number };
+  logLevel: LogLevel;
+  logFormat: 'text' | 'json';
+  /** Install SIGINT/SIGTERM handlers (the CLI does; embedders and tests may not). */
+  handleSignals?: boolean;
+}
+
+/** A running server. */
+export interface ServeHandle {
+  core: InferenceServer;
+  httpPort: number;
+  metricsPort?: number;
+  /** Drains in-flight requests (up to the exit timeout), then closes everything. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves with the exit code once stopped (after a signal or stop()). */
+  untilStopped(): Promise<number>;
+}
+
+/** Starts a server; resolves once it listens and the startup models have loaded (or failed). */
+export async function serve(options: ServeOptions, logger: Logger): Promise<ServeHandle> {
+  for (const dir of options.repositories) {
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      throw new Error(`model repository '${dir}' is not a directory (resolved to ${resolve(dir)})`);
+    }
+  }
+  if (options.grpcPort !== undefined) logger.warn('the gRPC endpoint is not implemented yet; --grpc-port is ignored', { grpc_port: options.grpcPort });
+  const core = new InferenceServer({
+    sources: options.repositories.map((d) => new FsModelSource(d)),
+    backends: createOrtNodeBackends({ logger, ...options.ort }),
+    name: options.id,
+    version: options.version,
+    controlMode: options.controlMode,
+    startupModels: options.loadModels,
+    strictReadiness: options.strictReadiness,
+    autoComplete: options.autoComplete,
+    pollSeconds: options.pollSeconds,
+    defaultMaxBatchSize: options.ort.defaultMaxBatchSize,
+    logger,
+  });
+  logger.info('starting infermesh', { version: options.version, repositories: options.repositories.join(','), model_control_mode: options.controlMode });
+  await core.start();
+  const index = core.repositoryIndex();
+  const ready = index.filter((r) => r.state === 'READY').length;
+  const failed = index.filter((r) => r.state === 'UNAVAILABLE');
+  logger.info('models loaded', { ready, unavailable: failed.length });
+  for (const f of failed) logger.warn('model unavailable', { model: f.name, version: f.version, reason: f.reason });
+
+  const http = new KServeHttpServer(core, { host: options.host, port: options.httpPort, corsOrigin: options.corsOrigin, maxBodyBytes: options.maxBodyBytes, logger });
+  const httpAddr = await http.listen();
+  const shown = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  logger.info('HTTP service listening', { url: `http://${shown}:${httpAddr.port}/v2`, bind: `${options.host}:${httpAddr.port}` });
+  let metrics: MetricsServer | undefined;
+  let metricsPort: number | undefined;
+  if (options.metricsPort !== undefined) {
+    metrics = new MetricsServer(core, { host: options.host, port: options.metricsPort });
+    metricsPort = (await metrics.listen()).port;
+    logger.info('metrics service listening', { url: `http://${shown}:${metricsPort}/metrics` });
+  }
+
+  let stopping: Promise<void> | undefined;
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((r) => { resolveStopped = r; });
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('stopping: draining in-flight requests', { inflight: core.inflight, exit_timeout_secs: options.exitTimeoutSecs });
+      const closing = http.close();
+      await core.stop(options.exitTimeoutSecs * 1000);
+      http.closeAllConnections();
+      await closing;
+      await metrics?.close();
+      logger.info('stopped');
+      resolveStopped(0);
+    })();
+    return stopping;
+  };
+  if (options.handleSignals !== false) {
+    const onSignal = (signal: string) => {
+      logger.info('signal received', { signal });
+      void stop();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return { core, httpPort: httpAddr.port, metricsPort, stop, untilStopped: () => stopped };
+}
