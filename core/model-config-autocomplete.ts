@@ -2,8 +2,9 @@
  * Auto-complete of a model configuration from the model's own signature, as Triton's ONNX
  * Runtime backend does it (`ModelState::AutoCompleteConfig`, COMPAT-NOTES §3.11, §3.4 end):
  *
- * - When the config already gives complete inputs and outputs, nothing is changed (Triton:
- *   "skipping model configuration auto-complete ... inputs and outputs already specified").
+ * - When the config already gives complete inputs and outputs that feed every model input,
+ *   nothing is changed (Triton: "skipping model configuration auto-complete ... inputs and
+ *   outputs already specified").
  * - Otherwise the model "can batch" when every input and output has a dynamic (-1) first
  *   dimension. Then a missing `max_batch_size` becomes the default (4, Triton's
  *   `--backend-config=default-max-batch-size`), and when it is > 1 and no scheduler is set,
@@ -12,9 +13,14 @@
  * - Missing inputs/outputs are filled from the signature (dims without the batch dimension;
  *   a tensor that is only `[batch]` gets `dims: [1]` + `reshape: { shape: [] }`).
  *
- * Beyond Triton, which fills inputs/outputs only when the list is empty: entries that give
- * just a name, or a name and dims, are completed too, and naming a tensor the model does not
- * have is an error that lists the model's tensors.
+ * Beyond Triton, which fills a list only when it is empty:
+ * - entries that give just a name, or a name and dims, are completed from the signature;
+ * - model inputs the config does not feed (as an input, batch input, sequence control input
+ *   or implicit state) are appended, so a config can give only what the signature cannot
+ *   tell (e.g. a scalar input's reshape). Triton would refuse such a config ("expects N
+ *   inputs, model provides M"), so this only turns an error into a working config. Outputs
+ *   are not appended: listing a subset of the outputs is legitimate in Triton;
+ * - naming a tensor the model does not have is an error that lists the model's tensors.
  *
  * One deliberate difference: Triton cannot tell `max_batch_size: 0` from an absent field
  * (proto3), so it overwrites an explicit 0. Here an explicit 0 means "do not batch" and is kept.
@@ -63,25 +69,41 @@ function isComplete(io: RawIO): boolean {
   return typeof io.name === 'string' && io.name !== '' && io.data_type !== undefined && io.dims !== undefined;
 }
 
+function fromSignature(t: TensorSignature, mbs: number): RawIO {
+  return { name: t.name, data_type: dataTypeToConfigType(t.datatype), ...ioFromSignature(t, mbs) };
+}
+
+/** Completes the given entries; appends the model tensors that `fed` does not cover (when given). */
 function completeList(
   kind: 'input' | 'output', given: RawIO[], tensors: readonly TensorSignature[], mbs: number, init: AutoCompleteInit,
+  fed?: ReadonlySet<string>,
 ): RawIO[] {
-  if (given.length === 0) {
-    return tensors.map((t) => ({ name: t.name, data_type: dataTypeToConfigType(t.datatype), ...ioFromSignature(t, mbs) }));
-  }
-  return given.map((io) => {
+  const out = given.map((io) => {
     if (!io.name) return io; // validation reports the missing name
     const t = tensors.find((s) => s.name === io.name);
     if (!t) throw unknownTensorError(init.modelName, init.file, kind, io.name, tensors);
-    const out: RawIO = { ...io };
-    out.data_type ??= dataTypeToConfigType(t.datatype);
-    if (out.dims === undefined) {
+    const done: RawIO = { ...io };
+    done.data_type ??= dataTypeToConfigType(t.datatype);
+    if (done.dims === undefined) {
       const filled = ioFromSignature(t, mbs);
-      out.dims = filled.dims;
-      if (filled.reshape && out.reshape === undefined) out.reshape = filled.reshape;
+      done.dims = filled.dims;
+      if (filled.reshape && done.reshape === undefined) done.reshape = filled.reshape;
     }
-    return out;
+    return done;
   });
+  if (given.length === 0 && !fed) return tensors.map((t) => fromSignature(t, mbs));
+  for (const t of tensors) if (fed && !fed.has(t.name)) out.push(fromSignature(t, mbs));
+  return out;
+}
+
+/** Names of the model inputs a config feeds: inputs, batch inputs, control inputs, states. */
+function fedInputs(cfg: Partial<ModelConfig>, inputs: readonly RawIO[]): Set<string> {
+  const fed = new Set<string>();
+  for (const i of inputs) if (i.name) fed.add(i.name);
+  for (const b of (cfg.batch_input ?? []) as { target_name?: string[] }[]) for (const n of b.target_name ?? []) fed.add(n);
+  for (const c of cfg.sequence_batching?.control_input ?? []) if (c.name) fed.add(c.name);
+  for (const st of cfg.sequence_batching?.state ?? []) if (st.input_name) fed.add(st.input_name);
+  return fed;
 }
 
 /**
@@ -90,13 +112,13 @@ function completeList(
  * tensor the model does not have.
  */
 export function autoCompleteFromSignature(cfg: Partial<ModelConfig>, init: AutoCompleteInit): void {
+  const { signature: sig, modelName, file } = init;
   const inputs = (cfg.input ?? []) as unknown as RawIO[];
   const outputs = (cfg.output ?? []) as unknown as RawIO[];
-  // Triton counts batch inputs as given inputs (they are model inputs the server creates).
-  const inputCount = inputs.length + (cfg.batch_input?.length ?? 0);
-  if (inputCount > 0 && outputs.length > 0 && inputs.every(isComplete) && outputs.every(isComplete)) return;
+  const fed = fedInputs(cfg, inputs);
+  const allFed = sig.inputs.every((t) => fed.has(t.name));
+  if (allFed && fed.size > 0 && outputs.length > 0 && inputs.every(isComplete) && outputs.every(isComplete)) return;
 
-  const { signature: sig, modelName, file } = init;
   const blocker = [...sig.inputs, ...sig.outputs].find((t) => t.shape.length === 0 || t.shape[0] !== -1);
   if (blocker === undefined) {
     cfg.max_batch_size ??= Math.max(0, Math.trunc(init.defaultMaxBatchSize));
@@ -112,6 +134,6 @@ export function autoCompleteFromSignature(cfg: Partial<ModelConfig>, init: AutoC
     );
   }
   const mbs = cfg.max_batch_size ?? 0;
-  if (inputCount === 0 || inputs.length > 0) cfg.input = completeList('input', inputs, sig.inputs, mbs, init) as unknown as ModelConfig['input'];
+  cfg.input = completeList('input', inputs, sig.inputs, mbs, init, fed) as unknown as ModelConfig['input'];
   cfg.output = completeList('output', outputs, sig.outputs, mbs, init) as unknown as ModelConfig['output'];
 }

@@ -52,9 +52,9 @@ function validateIO(cfg: ModelConfig, kind: 'input' | 'output', io: ModelInput |
   }
   if (io.reshape) {
     const shape = io.reshape.shape;
-    if (shape.length === 0 && cfg.max_batch_size === 0) {
-      throw invalidArg(`${t}: cannot have an empty reshape in a non-batching model (max_batch_size 0), as scalar tensors are not supported`);
-    }
+    // Deliberate difference: Triton refuses an empty reshape when max_batch_size is 0 ("scalar
+    // tensors are not supported"). infermesh reshapes on the request path, so `dims: [1]` +
+    // `reshape: { shape: [] }` feeds a true scalar to a non-batching model (examples/silero_vad).
     for (const d of shape) {
       if (d < 1 && d !== WILDCARD) throw invalidArg(`${t}: dimension ${d} in reshape ${fmt(shape)} must be an integer >= 1, or -1 for a variable-size dimension`);
     }

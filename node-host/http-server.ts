@@ -36,6 +36,10 @@ export class KServeHttpServer {
   readonly #opts: HttpServerOptions;
   readonly #server: Server;
   readonly #limits: DecodeLimits;
+  /** HTTP requests received and not yet answered (the drain waits for them). */
+  #inflight = 0;
+  #draining = false;
+  #onIdle: (() => void)[] = [];
 
   constructor(core: InferenceServer, options: HttpServerOptions) {
     this.#core = core;
@@ -55,12 +59,28 @@ export class KServeHttpServer {
     });
   }
 
-  /** Stops accepting connections; open keep-alive connections are closed once idle. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeIdleConnections();
-    });
+  /**
+   * Graceful stop, first half: stop accepting connections, answer every request that reaches
+   * us on connections already open (each answer closes its connection), and resolve when none
+   * is in flight or after `timeoutMs`. Idle connections are closed only then: a connection
+   * whose request bytes arrived but are not parsed yet looks idle, and closing it would
+   * reset a request the client already sent.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    this.#server.close();
+    if (this.#inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.#onIdle.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    this.#server.closeIdleConnections();
+  }
+
+  /** HTTP requests received and not yet answered. */
+  get inflight(): number {
+    return this.#inflight;
   }
 
   /** Closes every connection at once (after the drain). */
@@ -69,6 +89,12 @@ export class KServeHttpServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // While draining, every answer closes its connection, so no connection outlives the drain.
+    if (this.#draining) res.shouldKeepAlive = false;
+    this.#inflight++;
+    res.once('close', () => {
+      if (--this.#inflight === 0 && this.#onIdle.length > 0) for (const f of this.#onIdle.splice(0)) f();
+    });
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);

@@ -95,11 +95,12 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<Serv
   const stopped = new Promise<number>((r) => { resolveStopped = r; });
   const stop = () => {
     stopping ??= (async () => {
-      logger.info('stopping: draining in-flight requests', { inflight: core.inflight, exit_timeout_secs: options.exitTimeoutSecs });
-      const closing = http.close();
-      await core.stop(options.exitTimeoutSecs * 1000);
+      logger.info('stopping: draining in-flight requests', { inflight: http.inflight, exit_timeout_secs: options.exitTimeoutSecs });
+      // Requests already received are answered; only then do models stop (nothing accepted is lost).
+      const deadline = Date.now() + options.exitTimeoutSecs * 1000;
+      await http.drain(options.exitTimeoutSecs * 1000);
+      await core.stop(Math.max(0, deadline - Date.now()));
       http.closeAllConnections();
-      await closing;
       await metrics?.close();
       logger.info('stopped');
       resolveStopped(0);

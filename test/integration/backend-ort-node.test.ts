@@ -1,19 +1,21 @@
 /**
  * The onnxruntime-node backends on real ONNX Runtime: every example model loads through the
  * Backend interface and computes what an independent JS computation says it should;
- * signatures, datatype conversions, availability errors and the error paths.
+ * signatures, datatype conversions, availability errors and the error paths; and the worker
+ * thread each session runs in: a free event loop, abort, crash and dispose.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, ModelInstance, ModelLoadInput } from '../../core/backend.ts';
-import { silentLogger } from '../../core/logger.ts';
+import { silentLogger, type LogFields, type Logger } from '../../core/logger.ts';
 import type { DataType } from '../../protocol/datatypes.ts';
 import type { Tensor } from '../../protocol/tensor.ts';
 import {
-  CUDA_NOT_INSTALLED, createOrtNodeBackends, ORT_BACKEND_NAMES, PROBE_MODEL_BASE64, type OrtNodeBackendsInit,
+  crashOrtInstanceForTests, CUDA_NOT_INSTALLED, createOrtNodeBackends, ORT_BACKEND_NAMES, PROBE_MODEL_BASE64, type OrtNodeBackendsInit,
 } from '../../node-host/backend-ort-node.ts';
+import { liveOrtWorkerCount } from '../../node-host/ort-worker-client.ts';
 import {
   ALL_TYPES, copiedFiles, DENSE_MLP_WIDTHS, denseMlpModel, EXAMPLES_DIR, FIXTURES_DIR, generatedFiles, probeModel, SILERO_VAD_SOURCE,
 } from '../../scripts/example-models.ts';
@@ -60,6 +62,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(instances.map((i) => i.dispose()));
+  // Every session worker and probe worker this file started has exited: none leaks.
+  expect(liveOrtWorkerCount()).toBe(0);
 });
 
 describe('backend objects', () => {
@@ -125,6 +129,9 @@ describe('simple (INT32 add/sub, Triton quick-start model)', () => {
       { name: 'INPUT0', datatype: 'INT32', shape: [batch, 16], data: a },
       { name: 'INPUT1', datatype: 'INT32', shape: [batch, 16], data: b },
     ], ['OUTPUT1', 'OUTPUT0']);
+    // Inputs are copied to the worker, never transferred: the caller's buffer stays usable.
+    expect(backing.byteLength).toBe((2 * batch * 16 + 5) * 4);
+    expect(a[1]).toBe(7 - 100);
     expect(out0.name).toBe('OUTPUT0');
     expect(out1.name).toBe('OUTPUT1');
     expect(out0.shape).toEqual([batch, 16]);
@@ -468,4 +475,131 @@ describe('GPU backends', () => {
     ], ['OUTPUT0']);
     expect(Array.from(o.data as Int32Array)).toEqual(Array.from(x, (v) => 2 * v));
   });
+});
+
+/** A logger that keeps what it is told, to check what the backend reports. */
+function recordingLogger(): Logger & { lines: { level: string; msg: string; fields: LogFields }[] } {
+  const lines: { level: string; msg: string; fields: LogFields }[] = [];
+  const make = (bound: LogFields): Logger => ({
+    debug: (msg, f) => lines.push({ level: 'debug', msg, fields: { ...bound, ...f } }),
+    info: (msg, f) => lines.push({ level: 'info', msg, fields: { ...bound, ...f } }),
+    warn: (msg, f) => lines.push({ level: 'warn', msg, fields: { ...bound, ...f } }),
+    error: (msg, f) => lines.push({ level: 'error', msg, fields: { ...bound, ...f } }),
+    child: (f) => make({ ...bound, ...f }),
+  });
+  return Object.assign(make({}), { lines });
+}
+
+describe('worker threads (one per instance)', () => {
+  const { bytes: denseBytes, path: densePath } = exampleBytes(`${EXAMPLES_DIR}/dense_mlp/1/model.onnx`, denseMlpModel);
+  const simpleBytes = readFileSync(abs(`${EXAMPLES_DIR}/simple/1/model.onnx`));
+  const width = DENSE_MLP_WIDTHS[0];
+  const denseInput = (batch: number): Tensor[] => [
+    { name: 'input', datatype: 'FP32', shape: [batch, width], data: new Float32Array(batch * width).map((_, i) => Math.sin(i * 0.01)) },
+  ];
+  const simpleInputs = (): Tensor[] => {
+    const x = Int32Array.from({ length: 16 }, (_, i) => i);
+    return [{ name: 'INPUT0', datatype: 'INT32', shape: [1, 16], data: x }, { name: 'INPUT1', datatype: 'INT32', shape: [1, 16], data: x }];
+  };
+
+  let dense: ModelInstance;
+  beforeAll(async () => {
+    dense = await load('dense_mlp', denseBytes, { path: densePath });
+    await dense.run(denseInput(8), ['output']); // first run allocates
+  });
+
+  it('keeps the event loop free while a session computes', async () => {
+    // In-process, onnxruntime-node blocks this thread for the whole run, so the largest gap
+    // between 1 ms ticks would be the run itself. A bound relative to the run (not a fixed
+    // number of ms) keeps the test meaningful on a loaded 2-core machine.
+    let last = performance.now();
+    let maxGap = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      ticks++;
+    }, 1);
+    try {
+      await new Promise((r) => setTimeout(r, 5));
+      last = performance.now();
+      maxGap = 0;
+      ticks = 0;
+      const t0 = performance.now();
+      await dense.run(denseInput(256), ['output']);
+      const runMs = performance.now() - t0;
+      expect(runMs, 'the run must be long enough to tell blocking from not').toBeGreaterThan(20);
+      expect(ticks).toBeGreaterThan(3);
+      expect(maxGap).toBeLessThan(runMs / 2);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('runs two instances of one model side by side, each answering its own requests', async () => {
+    const other = await load('dense_mlp', denseBytes, { path: densePath, instanceIndex: 1 });
+    const a = denseInput(16);
+    const b: Tensor[] = [{ ...a[0], data: (a[0].data as Float32Array).map((v) => -v) }];
+    const [alone] = await dense.run(b, ['output']);
+    const [[ra], [rb]] = await Promise.all([dense.run(a, ['output']), other.run(b, ['output'])]);
+    expect(ra.shape).toEqual([16, width]);
+    expect(Array.from(rb.data as Float32Array)).toEqual(Array.from(alone.data as Float32Array));
+    expect(Array.from(ra.data as Float32Array)).not.toEqual(Array.from(rb.data as Float32Array));
+  });
+
+  it('rejects at once when aborted during a run, and drops the late result', async () => {
+    const ac = new AbortController();
+    const running = dense.run(denseInput(256), ['output'], { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 5)); // the worker is computing now
+    let settledAt = 0;
+    const outcome = running.then(() => 'resolved', (err: unknown) => err).finally(() => { settledAt = performance.now(); });
+    const abortedAt = performance.now();
+    ac.abort();
+    const e = await outcome as Error & { code: string; reason: string };
+    expect(e.name).toBe('InferError');
+    expect(e.code).toBe('CANCELLED');
+    expect(e.reason).toBe('CANCELED');
+    expect(e.message).toContain("'dense_mlp' version 1");
+    // Without waiting for the batch-256 run (tens of ms) to finish.
+    expect(settledAt - abortedAt).toBeLessThan(10);
+    // The abandoned run's answer arrives later and must not be taken for this one's.
+    const [one] = await dense.run(denseInput(1), ['output']);
+    expect(one.shape).toEqual([1, width]);
+  });
+
+  it('finishes runs sent before dispose, refuses later ones, and ends the worker', async () => {
+    const before = liveOrtWorkerCount();
+    const inst = await cpu.load(loadInput('simple', simpleBytes));
+    expect(liveOrtWorkerCount()).toBe(before + 1);
+    const pending = inst.run(simpleInputs(), ['OUTPUT0']);
+    const disposed = inst.dispose();
+    await rejectsWith(inst.run(simpleInputs(), ['OUTPUT0']), 'UNAVAILABLE');
+    const [out] = await pending;
+    expect(Array.from(out.data as Int32Array)).toEqual(Array.from({ length: 16 }, (_, i) => 2 * i));
+    await disposed;
+    expect(liveOrtWorkerCount()).toBe(before);
+  });
+
+  for (const how of ['exit', 'throw'] as const) {
+    it(`fails pending and later runs UNAVAILABLE when the worker dies (${how}), and logs it`, async () => {
+      const logger = recordingLogger();
+      const inst = await cpu.load(loadInput('simple', simpleBytes, { logger }));
+      crashOrtInstanceForTests(inst, how);
+      // Sent after the crash request, so the worker is gone before answering them.
+      const pending = [inst.run(simpleInputs(), ['OUTPUT0']), inst.run(simpleInputs(), ['OUTPUT1'])];
+      for (const p of pending) {
+        const e = await rejectsWith(p, 'UNAVAILABLE');
+        expect(e.message).toContain("model 'simple' version 1");
+        expect(e.message).toMatch(how === 'exit' ? /worker exited with code 70/ : /worker crashed: crash requested by a test/);
+      }
+      const later = await rejectsWith(inst.run(simpleInputs(), ['OUTPUT0']), 'UNAVAILABLE');
+      expect(later.message).toContain("model 'simple' version 1");
+      const logged = logger.lines.filter((l) => l.level === 'error');
+      expect(logged).toHaveLength(1);
+      expect(logged[0].msg).toBe('onnxruntime worker died');
+      expect(logged[0].fields.failedRequests).toBe(2);
+      await inst.dispose(); // nothing to release, still resolves
+    });
+  }
 });

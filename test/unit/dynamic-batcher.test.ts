@@ -733,16 +733,18 @@ function rng(seed: number): () => number {
 }
 
 describe('DynamicBatcher: randomized', () => {
-  for (const seed of [1, 2, 3, 42, 2024]) {
-    test(`every non-cancelled request gets exactly its own answer (seed ${seed})`, async () => {
+  const cases = [1, 2, 3, 42, 2024].map((seed) => ({ seed, preserve: false })).concat([7, 99].map((seed) => ({ seed, preserve: true })));
+  for (const { seed, preserve } of cases) {
+    test(`every non-cancelled request gets exactly its own answer (seed ${seed}${preserve ? ', preserve_ordering' : ''})`, async () => {
       const random = rng(seed);
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
       const { clock, batcher, instances } = setup({
         preferred_batch_size: pick([[], [2, 4], [3, 6]]),
         max_queue_delay_microseconds: pick([0, 500, 2000]),
-        priority_levels: 3,
-        default_priority_level: 2,
-        preserve_ordering: false,
+        // Triton allows preserve_ordering with a single priority level only.
+        priority_levels: preserve ? 0 : 3,
+        default_priority_level: preserve ? 0 : 2,
+        preserve_ordering: preserve,
       }, { instances: 1 + Math.floor(random() * 3), maxBatch: 8 });
 
       const N = 400;
@@ -812,6 +814,19 @@ describe('DynamicBatcher: randomized', () => {
       }
       expect(ok).toBeGreaterThan(N / 3);
       expect(batcher.pendingCount).toBe(0);
+
+      if (preserve) {
+        // Everything answered by a batch (not by a cancel) is answered in dispatch order.
+        const position = new Map<number, number>();
+        let k = 0;
+        for (const c of allCalls(instances)) for (const id of idsIn(c)) position.set(id - 1, k++);
+        const answered = tracked
+          .map((t, id) => ({ t, id }))
+          .filter(({ t }) => t.value !== undefined || t.error?.code === 'INTERNAL')
+          .sort((a, b) => a.t.order! - b.t.order!);
+        const positions = answered.map(({ id }) => position.get(id)!);
+        expect(positions).toEqual([...positions].sort((a, b) => a - b));
+      }
       expect(valueOf(1, 0)).toBe(1000);
     });
   }

@@ -532,6 +532,14 @@ describe('normalizeModelConfig: Triton defaults', () => {
     expect(() => validateModelConfig(cfg, { modelName: 'simple', signature: SIMPLE_SIG })).not.toThrow();
   });
 
+  it('keeps user map keys such as __proto__ as plain data through normalisation', () => {
+    const cfg = normalize(`${SIMPLE}\nmetric_tags { key: "__proto__" value: "x" } parameters { key: "constructor" value { } }`);
+    expect(Object.keys(cfg.metric_tags)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(cfg.metric_tags)).toBe(Object.prototype);
+    expect(JSON.stringify(cfg.metric_tags)).toBe('{"__proto__":"x"}');
+    expect(cfg.parameters).toEqual({ constructor: { string_value: '' } });
+  });
+
   it('does not modify the raw config it is given', () => {
     const raw = parseModelConfigText(SIMPLE);
     const copy = structuredClone(raw);
@@ -743,6 +751,28 @@ describe('auto-complete from the model signature', () => {
     expect(() => validateModelConfig(cfg, { modelName: 'simple', signature: SIMPLE_SIG })).not.toThrow();
   });
 
+  it('appends model inputs the config does not feed, but not control inputs, and keeps an output subset', () => {
+    // Like a VAD model: only the scalar input needs a config entry; the rest comes from the model.
+    const vad = sig(
+      [['input', 'FP32', [-1, -1]], ['sr', 'INT64', []], ['h', 'FP32', [2, -1, 64]]],
+      [['output', 'FP32', [-1, 1]], ['hn', 'FP32', [2, -1, 64]]],
+    );
+    const cfg = normalizeModelConfig(parseModelConfigText('max_batch_size: 0\ninput [ { name: "sr" data_type: TYPE_INT64 dims: [ 1 ] reshape: { shape: [ ] } } ]'), ctx({ modelName: 'vad', signature: vad }));
+    expect(cfg.input.map((i) => [i.name, i.dims, i.reshape])).toEqual([
+      ['sr', [1], { shape: [] }], ['input', [-1, -1], undefined], ['h', [2, -1, 64], undefined],
+    ]);
+    expect(cfg.output.map((o) => [o.name, o.dims])).toEqual([['output', [-1, 1]], ['hn', [2, -1, 64]]]);
+    expect(() => validateModelConfig(cfg, { modelName: 'vad', signature: vad })).not.toThrow();
+
+    const seqSig = sig([['INPUT', 'INT32', [-1, 1]], ['START', 'INT32', [-1, 1]]], [['OUTPUT', 'INT32', [-1, 1]], ['EXTRA', 'INT32', [-1, 1]]]);
+    const seq = normalizeModelConfig(parseModelConfigText(`max_batch_size: 4
+      sequence_batching { control_input { name: "START" control { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } } }
+      output { name: "OUTPUT" }`), ctx({ modelName: 'seq', signature: seqSig }));
+    expect(seq.input.map((i) => i.name)).toEqual(['INPUT']);
+    expect(seq.output.map((o) => o.name)).toEqual(['OUTPUT']);
+    expect(() => validateModelConfig(seq, { modelName: 'seq', signature: seqSig })).not.toThrow();
+  });
+
   it('fills outputs when only inputs are given', () => {
     const cfg = normalize('max_batch_size: 2 input [ { name: "INPUT0" data_type: TYPE_INT32 dims: [ 16 ] }, { name: "INPUT1" data_type: TYPE_INT32 dims: [ 16 ] } ]', { signature: SIMPLE_SIG });
     expect(cfg.output.map((o) => o.name)).toEqual(['OUTPUT0', 'OUTPUT1']);
@@ -814,8 +844,11 @@ describe('validateModelConfig', () => {
     expect(io('name: "x" data_type: TYPE_FP32 dims: [ -1, 4 ] reshape { shape: [ 4 ] }')).toMatch(/same variable-size dimensions/);
     expect(io('name: "x" data_type: TYPE_FP32 dims: [ 4 ] format: FORMAT_NCHW')).toBe("model 'simple', input 'x': format FORMAT_NCHW needs exactly 3 dims (without the batch dimension), got [4]");
     expect(io('name: "x" data_type: TYPE_FP32 dims: [ 4 ] is_non_linear_format_io: true')).toMatch(/only supported for the TensorRT platform/);
-    expect(validationError('input { name: "x" data_type: TYPE_FP32 dims: [ 1 ] reshape { shape: [ ] } }'))
-      .toMatch(/cannot have an empty reshape in a non-batching model \(max_batch_size 0\)/);
+    // Deliberately accepted (Triton refuses it): a scalar input of a non-batching model.
+    const scalar = normalize('input { name: "x" data_type: TYPE_FP32 dims: [ 1 ] reshape { shape: [ ] } } output { name: "y" data_type: TYPE_FP32 dims: 2 }');
+    expect(() => validateModelConfig(scalar, { modelName: 'simple', signature: sig([['x', 'FP32', []]], [['y', 'FP32', [2]]]) })).not.toThrow();
+    expect(errorOf(() => validateModelConfig(scalar, { modelName: 'simple', signature: sig([['x', 'FP32', [1]]], [['y', 'FP32', [2]]]) })))
+      .toBe("model 'simple', tensor 'x': the model's shape is [1], but config.pbtxt gives reshape []; set reshape: [1] (-1 for a variable dimension)");
     expect(validationError('input [ { name: "x" data_type: TYPE_FP32 dims: 1 }, { name: "x" data_type: TYPE_FP32 dims: 1 } ]'))
       .toBe("model 'simple': input 'x' is declared more than once");
     expect(validationError('output { name: "y" dims: 1 }')).toMatch(/^model 'simple', output 'y': must specify 'data_type'/);

@@ -164,6 +164,11 @@ describe('pbtxt: strings', () => {
     expect(parse('strs: ["a" "b", "c"]').strs).toEqual(['ab', 'c']);
   });
 
+  it('handles long strings and long concatenations', () => {
+    const long = 'x'.repeat(300_000);
+    expect((parse(`s: "${long}" "${long}"`).s as string).length).toBe(600_000);
+  });
+
   it('reports unterminated strings and bad escapes with their position', () => {
     expect(errorOf('i32: 1\ns: "abc')).toBe('test.pbtxt:2:4: unterminated string: missing the closing "');
     expect(errorOf("s: 'abc\"")).toBe("test.pbtxt:1:4: unterminated string: missing the closing '");
