@@ -339,7 +339,9 @@ export class ModelRepository {
         load_ms: Math.round(ms),
       });
       for (const r of refusals) {
-        const level = firstKind === 'KIND_GPU' ? 'warn' : 'debug';
+        // A GPU that is present but unused is worth a warning even for KIND_AUTO; a CPU-only
+        // machine refusing GPU backends is normal and only logged at debug.
+        const level = firstKind === 'KIND_GPU' || /GPU is present/i.test(r.reason) ? 'warn' : 'debug';
         log[level]('backend not used', { version, backend: r.backend, reason: r.reason });
       }
       if (previous?.served) await this.#dispose(previous.served);

@@ -97,7 +97,8 @@ export function parseServeArgs(args: string[]): ServeOptions {
   if (loadModels.includes('*') && loadModels.length > 1) throw new UsageError("--load-model '*' must be given alone");
   const logFormat = values['log-format'] ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got '${logFormat}'`);
-  const ort: ServeOptions['ort'] = {};
+  // PATH lets the ORT backend look for nvidia-smi, to say when a GPU is present but CUDA is not set up.
+  const ort: ServeOptions['ort'] = { searchPath: process.env.PATH };
   for (const entry of values['backend-config'] ?? []) {
     const m = /^([^,]+),([^=]+)=(.*)$/.exec(entry);
     if (!m) throw new UsageError(`--backend-config must look like onnxruntime,KEY=VALUE, got '${entry}'`);

@@ -31,7 +31,7 @@ export interface ServeOptions {
   maxBodyBytes: number;
   id?: string;
   version?: string;
-  ort: { intraOpNumThreads?: number; interOpNumThreads?: number; enableWebGpu?: boolean; defaultMaxBatchSize?: number };
+  ort: { intraOpNumThreads?: number; interOpNumThreads?: number; enableWebGpu?: boolean; defaultMaxBatchSize?: number; searchPath?: string };
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
   /** Install SIGINT/SIGTERM handlers (the CLI does; embedders and tests may not). */
