@@ -8,7 +8,7 @@
  * worker handles requests one at a time in arrival order, so a `dispose` sent after some
  * runs is answered after them.
  *
- * Types only plus one constant: imported by both sides, so it must not import
+ * Types plus the worker's URL: imported by both sides, so it must not import
  * onnxruntime-node (the worker is the only file that does).
  */
 import type { ModelSignature } from '../core/model-config.ts';
@@ -74,9 +74,6 @@ export type OrtWorkerRequest =
    * (`exit`) or by an uncaught exception (`throw`). Sent only by `crashOrtInstanceForTests`.
    */
   | { op: 'crash'; how: 'exit' | 'throw' };
-
-/** The op names of {@link OrtWorkerRequest}. */
-export type OrtWorkerOp = OrtWorkerRequest['op'];
 
 /** What each answered op resolves to on the main side. */
 export interface OrtWorkerResults {

@@ -14,16 +14,12 @@ import { parentPort } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { InferError, toWireError } from '../protocol/errors.ts';
 import type { Tensor } from '../protocol/tensor.ts';
-import type { OrtSessionOptions, OrtWorkerEnvelope, OrtWorkerReply, OrtWorkerRequest, WireInput } from './ort-protocol.ts';
+import type { OrtWorkerEnvelope, OrtWorkerReply, OrtWorkerRequest, WireInput } from './ort-protocol.ts';
 import { errorMessage, fromOrtOutput, outputTransferList, sessionSignature } from './ort-tensors.ts';
 
 /** Loads the package. A CommonJS module: `default` is its module.exports. */
 const importOrt = () => import('onnxruntime-node').then((m) => m.default);
 type OrtModule = Awaited<ReturnType<typeof importOrt>>;
-
-// Our options must stay a valid subset of ORT's: a compile-time check, no runtime cost.
-const optionsFit = (o: OrtSessionOptions): Ort.InferenceSession.SessionOptions => o;
-void optionsFit;
 
 /** A tensor constructor typed loosely: toWireInput's datatype mapping guarantees the pairing. */
 type LooseTensorCtor = new (type: Ort.Tensor.Type, data: unknown, dims: readonly number[]) => Ort.Tensor;
@@ -60,11 +56,12 @@ async function probe(model: Uint8Array, eps: Ort.InferenceSession.ExecutionProvi
 async function create(req: Extract<OrtWorkerRequest, { op: 'create' }>): Promise<unknown> {
   label = req.label;
   if (session) throw new InferError('INTERNAL', `${label}: this onnxruntime worker already holds a session`);
-  let ort: OrtModule;
   let s: Ort.InferenceSession;
   try {
-    ort = await loadOrt();
-    // A path lets ORT find external-data files next to the model; bytes otherwise.
+    const ort = await loadOrt();
+    // A path lets ORT find external-data files next to the model; bytes otherwise. Passing
+    // req.options as they are also checks, at compile time, that OrtSessionOptions stays a
+    // subset of ORT's SessionOptions.
     s = typeof req.model === 'string'
       ? await ort.InferenceSession.create(req.model, req.options)
       : await ort.InferenceSession.create(req.model, req.options);

@@ -45,10 +45,11 @@ const utf8Encoder = new TextEncoder();
 
 /**
  * A protocol tensor as the worker needs it, checked on the main thread so a bad request
- * fails before it is posted. Typed arrays are copied into a compact buffer of their own:
- * the caller's array may be a view into a large shared pooled buffer (structured clone
- * would copy all of it) or into a SharedArrayBuffer (clone would share it with a worker
- * still reading after an abort), and the copy may be transferred, not copied again.
+ * fails before it is posted. Typed arrays are copied into a buffer of their own
+ * ({@link ownCopy}): the caller's array may be a view into a large shared pooled buffer
+ * (structured clone would copy all of it) or into a SharedArrayBuffer (clone would share it
+ * with a worker still reading after an abort), and the copy can be transferred, not copied
+ * again.
  */
 export function toWireInput(t: Tensor): WireInput {
   const type = DATATYPE_TO_ORT[t.datatype];
@@ -75,15 +76,35 @@ export function toWireInput(t: Tensor): WireInput {
     }
     return { name: t.name, type, dims, data: strings };
   }
-  const data = t.data as TypedTensorArray;
-  if (t.datatype === 'BOOL' && (data as Uint8Array).some((b) => b > 1)) {
+  const data = ownCopy(t.data as TypedTensorArray);
+  if (t.datatype === 'BOOL') {
     // A C++ bool must be 0 or 1; a byte of 2 would be undefined behaviour in ORT kernels.
-    return { name: t.name, type, dims, data: (data as Uint8Array).map((b) => (b ? 1 : 0)) };
+    const bools = data as Uint8Array;
+    for (let i = 0; i < bools.length; i++) if (bools[i] > 1) bools[i] = 1;
   }
-  return { name: t.name, type, dims, data: data.slice() };
+  return { name: t.name, type, dims, data };
 }
 
-/** The buffers of `inputs` to transfer: all of them are the compact copies toWireInput made. */
+/** The typed-array classes a tensor may use, base classes only (a Buffer is a Uint8Array). */
+const TYPED_ARRAY_CLASSES = [
+  Uint8Array, Int8Array, Uint16Array, Int16Array, Uint32Array, Int32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+] as const;
+
+/**
+ * A copy of `a` on an ArrayBuffer of its own, of exactly its length, as a plain typed array.
+ * Not `a.slice()`: a Node Buffer's slice is a view of the same memory (often Node's shared
+ * pool, which cannot be transferred), and transferring that view would detach the caller's
+ * buffer.
+ */
+export function ownCopy<T extends TypedTensorArray>(a: T): T {
+  const bytes = new Uint8Array(a.byteLength);
+  bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  const Ctor = TYPED_ARRAY_CLASSES.find((C) => a instanceof C) ?? (a.constructor as new (b: ArrayBuffer) => T);
+  return new (Ctor as new (b: ArrayBuffer) => T)(bytes.buffer);
+}
+
+/** The buffers of `inputs` to transfer: all of them are the copies toWireInput made. */
 export function inputTransferList(inputs: readonly WireInput[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const t of inputs) {

@@ -19,6 +19,8 @@ export interface OrtWorkerClientInit {
   name: string;
   /** What the worker serves, as errors name it: `model 'simple' version 1`. */
   subject: string;
+  /** Appended to UNAVAILABLE errors once the worker is gone: what a user can do about it. */
+  deathHint?: string;
   logger: Logger;
 }
 
@@ -49,6 +51,7 @@ function fromWire(e: WireError): InferError {
 export class OrtWorkerClient {
   readonly #worker: Worker;
   readonly #subject: string;
+  readonly #deathHint: string;
   readonly #logger: Logger;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -59,11 +62,12 @@ export class OrtWorkerClient {
 
   constructor(init: OrtWorkerClientInit) {
     this.#subject = init.subject;
+    this.#deathHint = init.deathHint ? `; ${init.deathHint}` : '';
     this.#logger = init.logger;
     this.#worker = new Worker(ORT_WORKER_URL, { name: init.name });
     live.add(this.#worker);
     // An idle instance must not keep the process alive (an in-process session did not);
-    // #track() refs the worker while a request is outstanding, so a pending run does.
+    // request() refs the worker while an answer is awaited, so a pending run does.
     this.#worker.unref();
     this.#worker.on('message', (m: OrtWorkerReply) => this.#onReply(m));
     this.#worker.on('error', (e: Error) => this.#die(`crashed: ${e.message}`));
@@ -92,6 +96,9 @@ export class OrtWorkerClient {
     req: Extract<OrtWorkerRequest, { op: K }>, transfer: readonly ArrayBuffer[] = [], signal?: AbortSignal,
   ): Promise<OrtWorkerResults[K]> {
     if (this.#deadReason !== undefined) return Promise.reject(this.#unavailable());
+    if (signal?.aborted) {
+      return Promise.reject(new InferError('CANCELLED', `${this.#subject}: request cancelled before execution`, 'CANCELED'));
+    }
     const id = this.#nextId++;
     return new Promise<OrtWorkerResults[K]>((resolve, reject) => {
       const onAbort = () => {
@@ -157,7 +164,7 @@ export class OrtWorkerClient {
   }
 
   #unavailable(): InferError {
-    return new InferError('UNAVAILABLE', `${this.#subject}: its onnxruntime worker ${this.#deadReason}; reload the model to serve it again`);
+    return new InferError('UNAVAILABLE', `${this.#subject}: its onnxruntime worker ${this.#deadReason}${this.#deathHint}`);
   }
 
   /** Marks the worker dead (first reason wins) and fails everything still waiting on it. */

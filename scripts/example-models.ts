@@ -131,9 +131,9 @@ dynamic_batching {
   # matters: requests pile up while the instance is busy and the next batch is ready at once.
   max_queue_delay_microseconds: 500
 }
-# One instance: onnxruntime's intra-op pool already uses both cores for one batch; a second
-# instance would only compete for the same two cores (and onnxruntime-node runs a session
-# on the calling thread, so two instances in one process do not overlap anyway).
+# One instance: onnxruntime's intra-op pool already uses every core for one batch. Each
+# instance runs in its own worker thread, so count: 2 does overlap; on 2 cores it pays only
+# with parameters { key: "intra_op_thread_count" value: { string_value: "1" } } (see docs/PERFORMANCE.md).
 instance_group [
   {
     count: 1

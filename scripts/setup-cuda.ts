@@ -77,7 +77,9 @@ function manualSteps(): string {
 /** Says why the installer failed, from what it printed. */
 function diagnose(output: string, code: number | null, timedOut: boolean): string {
   const host = 'api.nuget.org';
-  const proxy = 'Behind a proxy, set GLOBAL_AGENT_HTTPS_PROXY=http://HOST:PORT (the installer reads it through global-agent).';
+  const proxy = process.env.GLOBAL_AGENT_HTTPS_PROXY
+    ? `The installer went through the proxy GLOBAL_AGENT_HTTPS_PROXY=${process.env.GLOBAL_AGENT_HTTPS_PROXY}: check it.`
+    : 'Behind a proxy, set GLOBAL_AGENT_HTTPS_PROXY=http://HOST:PORT (the installer reads it through global-agent).';
   if (timedOut) {
     return `the installer did not finish within ${timeoutS} s, so it was stopped: the download from ${host} is stalled or too slow ` +
       `(retry with --timeout ${timeoutS * 3}). ${proxy}`;
@@ -136,13 +138,19 @@ console.log(`setup:cuda: downloading ${nugetName} ${nugetVersion} from NuGet (ab
 console.log(`            it puts ${CUDA_LIBRARY} into ${binDir}. Timeout ${timeoutS} s.`);
 
 const started = Date.now();
-const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'cuda12' };
-// npm passes the project's `.npmrc` setting (skip) as this variable; the installer would
-// obey it and quietly do nothing. ONNXRUNTIME_NODE_INSTALL wins over it, but drop it anyway.
+// How the installer (script/install.js + install-utils.js of onnxruntime-node 1.30) is told:
+// - ONNXRUNTIME_NODE_INSTALL=1 forces the download of what this platform lists as required,
+//   which on linux/x64 is exactly the `cuda12` manifest. The documented
+//   `--onnxruntime-node-install=cuda12` does not work in 1.30: parseInstallFlag's branch for
+//   a named value returns nothing, so the value is dropped.
+// - Under `npm run`, npm exports npm_config_local_prefix and npm_package_json, which the
+//   installer takes for "installing onnxruntime-node's own repository" and exits 0 without
+//   doing anything; and npm_config_onnxruntime_node_install=skip from the project's .npmrc.
+const env: NodeJS.ProcessEnv = { ...process.env, ONNXRUNTIME_NODE_INSTALL: '1' };
 delete env.npm_config_onnxruntime_node_install;
-const child = spawn(process.execPath, [installer, '--onnxruntime-node-install=cuda12'], {
-  cwd: pkgDir, env, stdio: ['ignore', 'pipe', 'pipe'],
-});
+delete env.npm_config_local_prefix;
+delete env.npm_package_json;
+const child = spawn(process.execPath, [installer], { cwd: pkgDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
 let output = '';
 const relay = (to: NodeJS.WriteStream) => (chunk: Buffer) => {
   output += chunk.toString();
@@ -182,5 +190,5 @@ if (code === 0 && existsSync(lib)) {
   process.exit(0);
 }
 const why = code === 0 ? `the installer finished but ${lib} is not there (was the download skipped?)` : diagnose(output, code, timedOut);
-console.error(`\nsetup:cuda: FAILED: ${why}.\n${manualSteps()}\nThe CPU backend keeps working without it.`);
+console.error(`\nsetup:cuda: FAILED: ${why.replace(/\.?$/, '.')}\n${manualSteps()}\nThe CPU backend keeps working without it.`);
 process.exit(1);

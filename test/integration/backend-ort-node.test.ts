@@ -329,6 +329,20 @@ describe('datatype conversion (all_types fixture)', () => {
     }
   });
 
+  it('takes Node Buffers as inputs without detaching them (pooled, or views of a larger one)', async () => {
+    const pooled = Buffer.from([0, 1, 200, 255]); // a slice of Node's shared 8 KiB pool
+    const big = Buffer.alloc(8192);
+    const view = big.subarray(100, 104);
+    view.set([1, 0, 2, 1]);
+    const f = feeds().map((t) => (t.datatype === 'UINT8' ? { ...t, data: pooled } : t.datatype === 'BOOL' ? { ...t, data: view } : t));
+    const [u8, not] = await inst.run(f, ['out_UINT8', 'not_BOOL']);
+    expect(Array.from(u8.data as Uint8Array)).toEqual([0, 1, 200, 255]);
+    expect(Array.from(not.data as Uint8Array)).toEqual([0, 1, 0, 0]);
+    expect(big.byteLength).toBe(8192);
+    expect(Array.from(view)).toEqual([1, 0, 2, 1]); // BOOL normalisation works on a copy
+    expect(pooled.buffer.byteLength).toBeGreaterThan(0);
+  });
+
   it('computes Not on BOOL', async () => {
     const [not] = await inst.run(feeds(), ['not_BOOL']);
     expect(not.datatype).toBe('BOOL');
