@@ -3,7 +3,7 @@
  * transport (HTTP, gRPC, mesh) exposes. Hosts compose it with their sources and backends;
  * it does no I/O of its own.
  */
-import { InferError, invalidArg, toWireError, unavailable } from '../protocol/errors.ts';
+import { InferError, invalidArg, isInferError, toWireError, unavailable } from '../protocol/errors.ts';
 import { configTypeToDataType } from '../protocol/datatypes.ts';
 import type { InferRequest, InferResponse } from '../protocol/infer.ts';
 import type { Tensor } from '../protocol/tensor.ts';
@@ -227,7 +227,7 @@ export class InferenceServer {
     } catch (e) {
       const w = toWireError(e);
       served.stats.recordFailure(msToNs(this.#clock.now() - start), w.reason);
-      throw e instanceof InferError || (e as { name?: string })?.name === 'InferError' ? e : new InferError(w.code, w.message, w.reason);
+      throw isInferError(e) ? e : new InferError(w.code, w.message, w.reason);
     } finally {
       if (--this.#inflight === 0 && this.#idle.length > 0) for (const f of this.#idle.splice(0)) f();
     }
@@ -246,7 +246,7 @@ export class InferenceServer {
         out = { ...t, shape: batching ? [items, ...dims] : dims };
       }
       const k = req.outputs?.find((o) => o.name === t.name)?.parameters?.classification;
-      if (k !== undefined) out = classify(out, Number(k), batching);
+      if (k !== undefined) out = classify(out, Number(k), batching, served.labels.get(t.name));
       return out;
     });
   }

@@ -42,6 +42,8 @@ export interface ServedVersion {
   readonly instances: readonly ModelInstance[];
   /** How long loading took (Triton's nv_model_load_duration_secs). */
   readonly loadSeconds: number;
+  /** Classification labels per output, from the output's `label_filename` (one per line). */
+  readonly labels: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A row of the repository index (`POST /v2/repository/index`). */
@@ -324,12 +326,13 @@ export class ModelRepository {
           devices.push(loaded.instance.device);
         }
       }
+      const labels = await readLabels(loc, config);
       const stats = new ModelStats();
       const schedulerInit = { config, instances, clock: this.#init.clock, stats, logger: log };
       const scheduler: Scheduler = config.dynamic_batching ? new DynamicBatcher(schedulerInit) : new DefaultScheduler(schedulerInit);
       const ms = this.#init.clock.now() - started;
       const served: ServedVersion = {
-        name, version, config, signature: first.instance.signature, scheduler, stats, devices, instances, loadSeconds: ms / 1000,
+        name, version, config, signature: first.instance.signature, scheduler, stats, devices, instances, loadSeconds: ms / 1000, labels,
       };
       rec.config = config;
       rec.versions.set(version, { state: 'READY', reason: '', served });
@@ -393,6 +396,21 @@ export class ModelRepository {
     const worker = async () => { while (next < items.length) await fn(items[next++]); };
     await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   }
+}
+
+/** Label files named by outputs' `label_filename`, read from the model folder. */
+async function readLabels(loc: ModelLocation, config: ModelConfig): Promise<Map<string, string[]>> {
+  const labels = new Map<string, string[]>();
+  for (const o of config.output) {
+    if (!o.label_filename) continue;
+    const path = `${loc.name}/${o.label_filename}`;
+    if (!(await loc.source.exists(path))) {
+      throw new InferError('INVALID_ARG', `model '${loc.name}', output '${o.name}': label_filename '${o.label_filename}' not found in the model folder`);
+    }
+    const text = new TextDecoder().decode(await loc.source.read(path));
+    labels.set(o.name, text.split(/\r?\n/).filter((l, i, all) => l !== '' || i < all.length - 1));
+  }
+  return labels;
 }
 
 /** Parses a version path segment; Triton rejects non-integers and negatives with INVALID_ARG. */

@@ -4,22 +4,14 @@
  * request costs nothing extra for metrics.
  */
 import type { FailureReason } from '../protocol/errors.ts';
+import type { ModelCounters } from './model-stats.ts';
 
 /** Cumulative figures of one model version, as the exporter needs them. */
-export interface ModelMetricsSample {
+export interface ModelMetricsSample extends ModelCounters {
   model: string;
   version: string;
   /** config `metric_tags`, exported as `_<key>` labels. */
   tags?: Record<string, string>;
-  successCount: number;
-  failureCount: Record<FailureReason, number>;
-  inferenceCount: number;
-  execCount: number;
-  requestNs: number;
-  queueNs: number;
-  computeInputNs: number;
-  computeInferNs: number;
-  computeOutputNs: number;
   pending: number;
   loadSeconds?: number;
 }

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync, deflateSync } from 'node:zlib';
-import { HTTP_STATUS, invalidArg, toWireError, unsupported } from '../protocol/errors.ts';
+import { HTTP_STATUS, invalidArg, isInferError, toWireError, unsupported } from '../protocol/errors.ts';
 import { allowedMethods, matchRoute, type Route } from '../protocol/http-routes.ts';
 import { binaryOutputNames, decodeHttpInferRequest, encodeErrorBody, encodeHttpInferResponse } from '../protocol/http-infer.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../protocol/limits.ts';
@@ -118,9 +118,8 @@ export class KServeHttpServer {
       await this.#dispatch(route, req, res);
     } catch (e) {
       const w = toWireError(e);
-      if (w.code === 'INTERNAL' && !(e as { name?: string })?.name?.includes('InferError')) {
-        this.#opts.logger.error('request failed', { path, reason: w.message });
-      }
+      // An error that is not an InferError is a bug somewhere: worth a log line for the operator.
+      if (!isInferError(e)) this.#opts.logger.error('request failed', { path, reason: w.message });
       if (!res.headersSent) sendError(res, HTTP_STATUS[w.code], w.message);
       else res.destroy();
     }

@@ -106,3 +106,29 @@ describe('poll mode', () => {
     }
   });
 });
+
+describe('classification labels', () => {
+  test('label_filename labels the top-k classes ("value:index:label")', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const repo = mkdtempSync(join(tmpdir(), 'infermesh-labels-'));
+    cpSync(join(EXAMPLES, 'simple'), join(repo, 'simple'), { recursive: true });
+    const cfgPath = join(repo, 'simple', 'config.pbtxt');
+    const cfg = readFileSync(cfgPath, 'utf8').replace(/(name:\s*"OUTPUT0")/, '$1\n    label_filename: "labels.txt"');
+    expect(cfg).toContain('label_filename');
+    writeFileSync(cfgPath, cfg);
+    writeFileSync(join(repo, 'simple', 'labels.txt'), Array.from({ length: 16 }, (_, i) => `class-${i}`).join('\n') + '\n');
+    const s = await startTestServer({ repositories: [repo] });
+    try {
+      const r = await s.client.post('/v2/models/simple/infer', {
+        inputs: [
+          { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, (_, i) => (i === 3 ? 50 : i)) },
+          { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array(16).fill(0) }],
+        outputs: [{ name: 'OUTPUT0', parameters: { classification: 2 } }],
+      });
+      expect(r.status).toBe(200);
+      expect((r.json as { outputs: unknown[] }).outputs[0]).toEqual({ name: 'OUTPUT0', datatype: 'BYTES', shape: [1, 2], data: ['50:3:class-3', '15:15:class-15'] });
+    } finally {
+      await s.stop();
+    }
+  });
+});

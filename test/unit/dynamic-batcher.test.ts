@@ -9,6 +9,7 @@ import { FakeClock } from '../support/fake-clock.ts';
 import type { FakeCall, FakeInstance } from '../support/fake-backend.ts';
 import { allCalls, fakeInstances, flush } from '../support/fake-backend.ts';
 import { expectedValues, modelConfig, numbers, queuePolicy, req, valueOf } from '../support/scheduler-fixtures.ts';
+import { mulberry32 } from '../../scripts/seeded-random.ts';
 
 interface SetupOptions {
   instances?: number;
@@ -720,17 +721,8 @@ describe('DynamicBatcher: timing and statistics', () => {
   });
 });
 
-/** A small seeded PRNG (mulberry32) so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded so a failing run can be replayed. */
+const rng = mulberry32;
 
 describe('DynamicBatcher: randomized', () => {
   const cases = [1, 2, 3, 42, 2024].map((seed) => ({ seed, preserve: false })).concat([7, 99].map((seed) => ({ seed, preserve: true })));
