@@ -77,6 +77,8 @@ export interface ModelCounters {
   computeInferNs: number;
   /** `nv_inference_compute_output_duration_us` × 1000. */
   computeOutputNs: number;
+  /** Busy time of all executions (each batch counted once), for measured throughput. */
+  executionNs: number;
 }
 
 /** A mutable count + total pair. */
@@ -107,6 +109,7 @@ export class ModelStats {
   #lastInference = 0;
   #inferenceCount = 0;
   #executionCount = 0;
+  #executionNs = 0;
   readonly #success = new Accum();
   readonly #fail = new Accum();
   readonly #queue = new Accum();
@@ -144,6 +147,7 @@ export class ModelStats {
   recordExecution(batchSize: number, computeInputNs: number, computeInferNs: number, computeOutputNs: number): void {
     this.#executionCount++;
     this.#inferenceCount += batchSize;
+    this.#executionNs += computeInputNs + computeInferNs + computeOutputNs;
     let b = this.#batches.get(batchSize);
     if (b === undefined) {
       b = new BatchAccum();
@@ -195,11 +199,7 @@ export class ModelStats {
       computeInputNs: this.#computeInput.ns,
       computeInferNs: this.#computeInfer.ns,
       computeOutputNs: this.#computeOutput.ns,
+      executionNs: this.#executionNs,
     };
-  }
-
-  /** Alias of `counters()`, the name the scheduler brief used. */
-  snapshot(): ModelCounters {
-    return this.counters();
   }
 }
