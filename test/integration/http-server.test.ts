@@ -131,6 +131,26 @@ describe('inference', () => {
     expect([...(resp.outputs[1].data as Int32Array)]).toEqual(range(16, (i) => i - 5));
   });
 
+  test('raw binary request (Inference-Header-Content-Length: 0) on a single-input model', async () => {
+    const meta = (await s.client.get('/v2/models/dense_mlp')).json as { inputs: { shape: number[] }[]; outputs: { name: string; shape: number[] }[] };
+    const width = meta.inputs[0].shape[1];
+    const x = Float32Array.from({ length: width }, (_, i) => (i % 9) / 9);
+    const raw = await s.client.raw('POST', '/v2/models/dense_mlp/infer', new Uint8Array(x.buffer), { 'Inference-Header-Content-Length': '0' });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toBe('application/octet-stream');
+    const hl = Number(raw.headers.get('inference-header-content-length'));
+    const header = JSON.parse(new TextDecoder().decode(raw.body.subarray(0, hl)));
+    expect(header.outputs[0].shape).toEqual([1, meta.outputs[0].shape[1]]);
+    // Same answer as the JSON form of the same request.
+    const viaJson = await s.client.infer({ modelName: 'dense_mlp', parameters: {}, inputs: [{ name: (meta as unknown as { inputs: { name: string }[] }).inputs[0].name, datatype: 'FP32', shape: [1, width], data: x }] });
+    const rawOut = new Float32Array(raw.body.slice(hl).buffer);
+    expect([...rawOut]).toEqual([...(viaJson.outputs[0].data as Float32Array)]);
+    // A model with two inputs cannot take a raw request.
+    const two = await s.client.raw('POST', '/v2/models/simple/infer', new Uint8Array(128), { 'Inference-Header-Content-Length': '0' });
+    expect(two.status).toBe(400);
+    expect((two.json as { error: string }).error).toMatch(/exactly one input/);
+  });
+
   test('classification extension returns top-k "value:index" BYTES', async () => {
     const resp = await s.client.infer(simpleRequest(range(16, (i) => (i * 7) % 16), range(16, () => 0), {
       outputs: [{ name: 'OUTPUT0', parameters: { classification: 2 } }],
