@@ -18,7 +18,8 @@ const MAY_IMPORT: Record<Folder, readonly Folder[]> = {
 
 /** npm packages a folder may import (prefix match); node-host may import any except those forbidden. */
 const PACKAGES_ALLOWED: Record<Folder, (pkg: string) => boolean> = {
-  protocol: () => false,
+  // The generated protobuf codecs need their runtime (the guide's "codec runtime only").
+  protocol: (p) => p === 'protons-runtime',
   core: () => false,
   mesh: (p) => (p === 'libp2p' || p.startsWith('@libp2p/') || p.startsWith('@chainsafe/') || p.startsWith('@multiformats/')
     || p.startsWith('it-') || p === 'uint8arrays' || p === 'protons-runtime' || p === 'uint8arraylist') && p !== '@libp2p/tcp',
