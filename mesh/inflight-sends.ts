@@ -1,12 +1,10 @@
 /**
  * This node's own unacknowledged sends, per peer, with the time each one started.
  *
- * Why keep start times and not just a counter: a peer's gossiped `queued` already includes
- * the sends of ours that reached it before it took its report. Adding every in-flight send
- * on top would count those twice, and twice as often the busier the peer is (the sends stay
- * in flight longer), which makes the router shy of exactly the fast peers it should use.
- * With start times the router adds only the sends the report cannot have seen yet
- * (docs/SCHEDULING.md, "own in-flight" study).
+ * The router adds them to a peer's gossiped queue (ARCHITECTURE-GUIDE §7): gossip cannot
+ * know what this node sent since the last report. Start times let the router's
+ * `'since-report'` option add only the sends a report cannot have seen; the default adds
+ * them all, which measured better (docs/SCHEDULING.md, design study).
  */
 
 /** One send in flight; returned by {@link InflightSends.begin}, handed back to `end`. */

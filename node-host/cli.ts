@@ -4,13 +4,16 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { serve, type ServeOptions } from './serve.ts';
+import { DEFAULT_MESH_LISTEN, serve, type ServeOptions } from './serve.ts';
+import { writeNewIdentity, writeNewSwarmKey } from './mesh-files.ts';
+import { peerIdOf } from '../mesh/identity.ts';
 import { createNodeLogger, type LogLevel } from './logger-node.ts';
 
 const USAGE = `infermesh — a decentralized inference mesh that speaks Triton's protocols
 
 Usage:
   infermesh serve --model-repository DIR [options]
+  infermesh keygen --swarm-key FILE | --identity FILE
   infermesh --help | --version
 
 serve options (Triton's names and defaults where Triton has them):
@@ -35,6 +38,18 @@ serve options (Triton's names and defaults where Triton has them):
   --log-verbose N               1 or more logs debug lines (default 0)
   --log-format text|json        log line format (default text)
   --help                        this text
+
+mesh options (serve joins the mesh unless --no-mesh):
+  --listen MULTIADDR            address to listen on (repeatable; default /ip4/0.0.0.0/tcp/8003 and /ip4/0.0.0.0/tcp/8004/ws)
+  --bootstrap MULTIADDR         a peer to join through, ending in /p2p/<peer id> (repeatable)
+  --swarm-key FILE              private mesh: only nodes with the same key file connect
+  --identity FILE               keep this host's peer id across restarts (created if missing)
+  --allow-peer PEERID           only these peers may connect (repeatable)
+  --no-mesh                     serve alone, without joining a mesh
+
+keygen:
+  infermesh keygen --swarm-key FILE    write a new private-mesh key (give every node the same file)
+  infermesh keygen --identity FILE     write a new identity (Ed25519) and print its peer id
 
 Examples:
   infermesh serve --model-repository examples/models
@@ -86,6 +101,12 @@ export function parseServeArgs(args: string[]): ServeOptions {
       id: { type: 'string' },
       'log-verbose': { type: 'string' },
       'log-format': { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      bootstrap: { type: 'string', multiple: true },
+      'swarm-key': { type: 'string' },
+      identity: { type: 'string' },
+      'allow-peer': { type: 'string', multiple: true },
+      'no-mesh': { type: 'boolean' },
     },
   });
   const repos = values['model-repository'] ?? [];
@@ -129,7 +150,29 @@ export function parseServeArgs(args: string[]): ServeOptions {
     ort,
     logLevel: (verbose > 0 ? 'debug' : 'info') as LogLevel,
     logFormat,
+    mesh: values['no-mesh'] ? undefined : {
+      listen: values.listen ?? DEFAULT_MESH_LISTEN,
+      bootstrap: values.bootstrap ?? [],
+      swarmKeyFile: values['swarm-key'],
+      identityFile: values.identity,
+      allowPeers: values['allow-peer'] ?? [],
+    },
   };
+}
+
+/** `infermesh keygen`: writes a swarm key or an identity file. */
+async function keygen(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { 'swarm-key': { type: 'string' }, identity: { type: 'string' } } });
+  if (!values['swarm-key'] && !values.identity) throw new UsageError('keygen needs --swarm-key FILE or --identity FILE');
+  if (values['swarm-key']) {
+    writeNewSwarmKey(values['swarm-key']);
+    process.stdout.write(`wrote swarm key ${values['swarm-key']} (give every node of the mesh this file: --swarm-key ${values['swarm-key']})\n`);
+  }
+  if (values.identity) {
+    const key = await writeNewIdentity(values.identity);
+    process.stdout.write(`wrote identity ${values.identity}; peer id ${peerIdOf(key).toString()}\n`);
+  }
+  return 0;
 }
 
 function packageVersion(): string {
@@ -162,6 +205,7 @@ export async function main(argv: string[]): Promise<number> {
       const handle = await serve({ ...options, version: packageVersion() }, logger);
       return await handle.untilStopped();
     }
+    if (command === 'keygen') return await keygen(rest);
     throw new UsageError(`unknown command '${command}' (try: infermesh serve --help)`);
   } catch (e) {
     const err = e as Error & { code?: string };

@@ -6,12 +6,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync, deflateSync } from 'node:zlib';
-import { HTTP_STATUS, invalidArg, isInferError, toWireError, unsupported } from '../protocol/errors.ts';
+import { HTTP_STATUS, InferError, invalidArg, isInferError, toWireError, unsupported } from '../protocol/errors.ts';
 import { allowedMethods, matchRoute, type Route } from '../protocol/http-routes.ts';
 import { binaryOutputNames, decodeHttpInferRequest, encodeErrorBody, encodeHttpInferResponse } from '../protocol/http-infer.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../protocol/limits.ts';
 import type { InferenceServer } from '../core/inference-server.ts';
 import type { Logger } from '../core/logger.ts';
+import type { MeshService } from '../mesh/mesh-service.ts';
 import { readBody } from './http-body.ts';
 
 /** Options of the HTTP endpoint. */
@@ -23,6 +24,8 @@ export interface HttpServerOptions {
   limits?: DecodeLimits;
   /** Allowed CORS origin (`*` or an origin); off when undefined (Triton has no CORS, issue #5971). */
   corsOrigin?: string;
+  /** When set, infer and metadata cover every model of the mesh, and GET /v2/mesh answers. */
+  mesh?: MeshService;
   logger: Logger;
 }
 
@@ -164,6 +167,9 @@ export class KServeHttpServer {
         res.end();
         return;
       }
+      case 'mesh':
+        if (!this.#opts.mesh) throw new InferError('NOT_FOUND', 'this server is not part of a mesh (started with --no-mesh)');
+        return sendJson(res, 200, this.#opts.mesh.snapshot());
       case 'logging': case 'trace': case 'shared-memory':
         throw unsupported(`this endpoint is not implemented by infermesh (not listed in GET /v2 extensions)`);
     }
@@ -172,12 +178,14 @@ export class KServeHttpServer {
   async #model(route: Extract<Route, { kind: 'model' }>, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const core = this.#core;
     const { model, version } = route;
+    const mesh = this.#opts.mesh;
     switch (route.action) {
-      case 'metadata': return sendJson(res, 200, core.modelMetadata(model, version));
+      case 'metadata':
+        return sendJson(res, 200, orRemote(() => core.modelMetadata(model, version), () => mesh?.remoteMetadata(model, version)));
       case 'config': return sendJson(res, 200, core.modelConfig(model, version));
       case 'stats': return sendJson(res, 200, core.statistics(model, version));
       case 'ready':
-        core.modelReady(model, version);
+        orRemote(() => core.modelReady(model, version), () => mesh?.remoteMetadata(model, version));
         res.writeHead(200, { 'Content-Length': '0' });
         res.end();
         return;
@@ -205,7 +213,9 @@ export class KServeHttpServer {
     const abort = new AbortController();
     const onClose = () => { if (!res.writableFinished) abort.abort(); };
     res.once('close', onClose);
-    const response = await this.#core.infer(request, { signal: abort.signal });
+    const response = this.#opts.mesh
+      ? await this.#opts.mesh.infer(request, { signal: abort.signal })
+      : await this.#core.infer(request, { signal: abort.signal });
     const binary = headerLength === 0 ? new Set(response.outputs.map((o) => o.name)) : binaryOutputNames(request, response.outputs.map((o) => o.name));
     const encoded = encodeHttpInferResponse(response, { binaryOutputs: binary });
     const headers: Record<string, string> = { 'Content-Type': encoded.contentType };
@@ -244,6 +254,21 @@ export class KServeHttpServer {
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidArg('request body must be a JSON object');
     return parsed as Record<string, unknown>;
+  }
+}
+
+/**
+ * A local answer, or — when the model is unknown here (NOT_FOUND) — what the mesh knows of it
+ * from its peers' reports; the local error stands when the mesh knows nothing either.
+ */
+function orRemote<T, R>(local: () => T, remote: () => R | undefined): T | R {
+  try {
+    return local();
+  } catch (e) {
+    if (toWireError(e).code !== 'NOT_FOUND') throw e;
+    const r = remote();
+    if (r === undefined) throw e;
+    return r;
   }
 }
 

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { cpus, freemem, totalmem } from 'node:os';
 import { formatPrometheus, type SystemMetricsSample } from '../core/prometheus.ts';
 import type { InferenceServer } from '../core/inference-server.ts';
+import type { MeshService } from '../mesh/mesh-service.ts';
+import { formatMeshMetrics } from '../mesh/mesh-metrics.ts';
 
 /** CPU utilisation between two scrapes, from the kernel's per-core tick counters (all cores). */
 class CpuSampler {
@@ -38,7 +40,7 @@ export class MetricsServer {
   readonly #host: string;
   readonly #port: number;
 
-  constructor(core: InferenceServer, options: { host?: string; port?: number }) {
+  constructor(core: InferenceServer, options: { host?: string; port?: number; mesh?: MeshService }) {
     this.#host = options.host ?? '0.0.0.0';
     this.#port = options.port ?? 8002;
     this.#server = createServer((req, res) => {
@@ -58,7 +60,7 @@ export class MetricsServer {
         memoryTotalBytes: totalmem(),
         memoryUsedBytes: totalmem() - freemem(),
       };
-      const body = formatPrometheus(core.metricsSamples(), system);
+      const body = formatPrometheus(core.metricsSamples(), system) + (options.mesh ? formatMeshMetrics(options.mesh) : '');
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) });
       res.end(body);
     });

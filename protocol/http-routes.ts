@@ -18,6 +18,8 @@ export type Route =
   | { kind: 'repository-index'; repository?: string }
   | { kind: 'repository-control'; repository?: string; model: string; action: 'load' | 'unload' }
   | { kind: 'shared-memory' }
+  /** infermesh's own: this host and its peer directory. */
+  | { kind: 'mesh' }
   | { kind: 'not-found' };
 
 const SERVER = /^\/v2(?:\/health\/(live|ready))?$/;
@@ -38,6 +40,7 @@ export function matchRoute(path: string): Route {
   if (path === '/v2/models/stats') return { kind: 'stats-all' };
   if (path === '/v2/logging') return { kind: 'logging' };
   if (path === '/v2/trace/setting') return { kind: 'trace' };
+  if (path === '/v2/mesh') return { kind: 'mesh' };
   let m = SERVER.exec(path);
   if (m) return m[1] ? { kind: 'health', which: m[1] as 'live' | 'ready' } : { kind: 'server-metadata' };
   m = MODEL.exec(path);
@@ -64,7 +67,7 @@ export function matchRoute(path: string): Route {
 /** Methods each endpoint accepts; anything else gets 405 (Triton checks method per handler). */
 export function allowedMethods(route: Route): readonly string[] {
   switch (route.kind) {
-    case 'health': case 'server-metadata': case 'stats-all': return ['GET'];
+    case 'health': case 'server-metadata': case 'stats-all': case 'mesh': return ['GET'];
     case 'logging': case 'trace': return ['GET', 'POST'];
     case 'repository-index': case 'repository-control': return ['POST'];
     case 'model':

@@ -40,7 +40,7 @@ describe('infermesh CLI', () => {
     mkdirSync(join(repo, 'broken', '1'), { recursive: true });
     writeFileSync(join(repo, 'broken', 'config.pbtxt'), 'name: "broken"\nmax_batch_size: oops\n');
     writeFileSync(join(repo, 'broken', '1', 'model.onnx'), 'not a model');
-    proc = await spawnServer(['--model-repository', EXAMPLES, '--model-repository', repo, '--http-port', '0', '--metrics-port', '0', '--host', '127.0.0.1']);
+    proc = await spawnServer(['--model-repository', EXAMPLES, '--model-repository', repo, '--http-port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--no-mesh']);
     expect(proc.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(proc.log()).toMatch(/model ready model=simple version=1/);
     expect(proc.log()).toMatch(/ERROR .*model=broken/);
@@ -60,7 +60,7 @@ describe('infermesh CLI', () => {
   });
 
   test('SIGTERM drains in-flight requests, then exits 0', async () => {
-    proc = await spawnServer(['--model-repository', EXAMPLES, '--http-port', '0', '--allow-metrics', 'false', '--host', '127.0.0.1']);
+    proc = await spawnServer(['--model-repository', EXAMPLES, '--http-port', '0', '--allow-metrics', 'false', '--host', '127.0.0.1', '--no-mesh']);
     const client = new KServeClient(proc.httpUrl);
     const x = Array.from({ length: 32 * 512 }, (_, i) => (i % 17) / 17);
     const body = JSON.stringify({ inputs: [{ name: 'INPUT__0', shape: [32, 512], datatype: 'FP32', data: x }] });

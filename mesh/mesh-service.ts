@@ -1,0 +1,268 @@
+/**
+ * A host's place in the mesh: its libp2p node plus status gossip, the peer directory,
+ * liveness, the infer protocol (serving and calling) and the router, bound to the local core
+ * server (or to none, for a client-only peer). Runtime-agnostic: the Node host and, later,
+ * the browser host both compose it with their own transports.
+ *
+ * `infer` is the mesh-wide entry point: it weighs the local host against the peers that serve
+ * the model (mesh/router.ts) and fails over on retryable errors within the deadline.
+ */
+import type { Startable } from '@libp2p/interface';
+import { notFound } from '../protocol/errors.ts';
+import type { InferRequest, InferResponse } from '../protocol/infer.ts';
+import type { ModelStatus } from '../protocol/mesh-pb.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { silentLogger, type Logger } from '../core/logger.ts';
+import { metadataOf, type InferenceServer, type ModelMetadata } from '../core/inference-server.ts';
+import { ThroughputMeter } from '../core/throughput-meter.ts';
+import type { ServedVersion } from '../core/model-repository.ts';
+import type { MeshNode } from './mesh-node.ts';
+import { PeerDirectory, type MeshPeerJson } from './peer-directory.ts';
+import { PeerLiveness } from './peer-liveness.ts';
+import { StatusGossip, type LocalStatus, type MeshRole } from './status-gossip.ts';
+import { handleInfer, MeshInferClient, type InferHandler } from './infer-protocol.ts';
+import { Router, type RouteCandidate } from './router.ts';
+
+/**
+ * Default end-to-end budget of a routed request without its own deadline: long enough for any
+ * model a CPU host runs, short enough that a peer that hangs (alive but stuck) cannot hold a
+ * request forever — the router then fails over or reports DEADLINE_EXCEEDED.
+ */
+export const DEFAULT_MESH_DEADLINE_MS = 120_000;
+
+/**
+ * Requests a host accepts over the mesh beyond which it refuses at once with OVERLOADED, so the
+ * caller tries another peer instead of queueing behind a long line (ARCHITECTURE-GUIDE §7).
+ */
+export const DEFAULT_ADMIT_LIMIT = 512;
+
+/** Construction options of MeshService. */
+export interface MeshServiceInit {
+  node: MeshNode;
+  /** The local server; undefined for a client-only peer (serves nothing, routes everything). */
+  core?: InferenceServer;
+  role?: MeshRole;
+  /** Status publish interval (default 1000 ms). */
+  statusIntervalMs?: number;
+  admitLimit?: number;
+  defaultDeadlineMs?: number;
+  /** Engines/devices to advertise (`onnxruntime-node:cpu`, …). */
+  engines?: () => string[];
+  random?: () => number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** Counters for the metrics endpoint and tests. */
+export interface MeshCounters {
+  /** Requests routed, by outcome. */
+  routedLocal: number;
+  routedRemote: number;
+  failed: number;
+  /** Attempts beyond the first (failovers). */
+  retries: number;
+}
+
+/** Per-call options of {@link MeshService.infer}. */
+export interface MeshInferCallOptions {
+  signal?: AbortSignal;
+  /** Budget in ms from now (default {@link DEFAULT_MESH_DEADLINE_MS}). */
+  timeoutMs?: number;
+}
+
+export class MeshService implements Startable {
+  readonly node: MeshNode;
+  readonly directory: PeerDirectory;
+  readonly router: Router;
+  readonly client: MeshInferClient;
+  readonly counters: MeshCounters = { routedLocal: 0, routedRemote: 0, failed: 0, retries: 0 };
+  readonly #core?: InferenceServer;
+  readonly #init: MeshServiceInit;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #gossip: StatusGossip;
+  readonly #liveness: PeerLiveness;
+  readonly #meters = new WeakMap<ServedVersion, ThroughputMeter>();
+  #handler?: InferHandler;
+  #inflight = 0;
+  #started = false;
+
+  constructor(init: MeshServiceInit) {
+    this.#init = init;
+    this.node = init.node;
+    this.#core = init.core;
+    this.#clock = init.clock ?? systemClock;
+    this.#log = init.logger ?? silentLogger;
+    this.directory = new PeerDirectory({ intervalMs: init.statusIntervalMs, clock: this.#clock });
+    this.router = new Router({ random: init.random, clock: this.#clock, staleAfterMs: 3 * (init.statusIntervalMs ?? 1000) + 500 });
+    this.client = new MeshInferClient(init.node, { clock: this.#clock });
+    this.#liveness = new PeerLiveness(init.node, this.directory);
+    this.#gossip = new StatusGossip({
+      node: init.node, directory: this.directory, role: init.role ?? (init.core ? 'server' : 'client'),
+      snapshot: () => this.#localStatus(), intervalMs: init.statusIntervalMs, clock: this.#clock, logger: this.#log,
+    });
+  }
+
+  get peerId(): string {
+    return this.node.peerId.toString();
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.node.start();
+    this.directory.start();
+    this.#liveness.start();
+    if (this.#core) {
+      const core = this.#core;
+      const limit = this.#init.admitLimit ?? DEFAULT_ADMIT_LIMIT;
+      this.#handler = await handleInfer(this.node, (req, opts) => core.infer(req, { signal: opts.signal }), {
+        admit: () => core.inflight < limit, clock: this.#clock, logger: this.#log,
+      });
+    }
+    this.#gossip.start();
+  }
+
+  /** Leaves the mesh: stops advertising first (peers stop sending), then stops serving. */
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#gossip.stop();
+    await this.#handler?.stop();
+    this.client.close();
+    this.#liveness.stop();
+    this.directory.stop();
+    await this.node.stop();
+  }
+
+  /** Tells peers at once that what this host serves changed (a load or unload). */
+  statusChanged(): void {
+    this.#gossip.changed();
+  }
+
+  /**
+   * Runs a request on the best host for it: this one or a peer. A model nobody serves gets the
+   * local server's own answer (Triton's "unknown model" errors).
+   */
+  async infer(req: InferRequest, options: MeshInferCallOptions = {}): Promise<InferResponse> {
+    const local = this.#localVersion(req.modelName, req.modelVersion);
+    const remote = this.directory.peersServing(req.modelName, req.modelVersion).filter((e) => e.peerId !== this.peerId);
+    if (!local && remote.length === 0) {
+      if (this.#core) return this.#core.infer(req, { signal: options.signal });
+      throw notFound(`Request for unknown model: '${req.modelName}' is not found on any peer of the mesh`);
+    }
+    const budget = options.timeoutMs ?? this.#init.defaultDeadlineMs ?? DEFAULT_MESH_DEADLINE_MS;
+    const deadlineMs = this.#clock.now() + budget;
+    const deadlineUnixMs = this.#clock.epochMs() + budget;
+    let attempts = 0;
+    this.#inflight++;
+    try {
+      const resp = await this.router.route(
+        () => this.#candidates(req.modelName, req.modelVersion),
+        (c, signal) => {
+          if (attempts++ > 0) this.counters.retries++;
+          if (c.local) {
+            this.counters.routedLocal++;
+            return this.#core!.infer(req, { signal });
+          }
+          this.counters.routedRemote++;
+          return this.client.infer(c.peerId, req, { signal, deadlineUnixMs });
+        },
+        { deadlineMs, signal: options.signal, label: `model '${req.modelName}'${req.modelVersion ? ` version ${req.modelVersion}` : ''}` },
+      );
+      return resp;
+    } catch (e) {
+      this.counters.failed++;
+      throw e;
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  /** Metadata of a model only peers serve, from their reports (COMPAT-NOTES §1.4 shape). */
+  remoteMetadata(name: string, version?: string): ModelMetadata | undefined {
+    const entries = this.directory.peersServing(name, version);
+    const m = entries.map((e) => e.status!.models.find((s) => s.name === name)!).find(Boolean);
+    if (!m) return undefined;
+    const versions = version ? [version] : [...new Set(entries.flatMap((e) => e.status!.models.find((s) => s.name === name)!.versions))]
+      .sort((a, b) => Number(a) - Number(b));
+    const sig = (t: { name: string; datatype: string; shape: bigint[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) });
+    return { name, versions, platform: m.platform, inputs: m.inputs.map(sig), outputs: m.outputs.map(sig) };
+  }
+
+  /** `GET /v2/mesh`: this host and the peer directory. */
+  snapshot(): { peer_id: string; addresses: string[]; role: string; peers: MeshPeerJson[] } {
+    return {
+      peer_id: this.peerId,
+      addresses: this.node.multiaddrs().map((a) => a.toString()),
+      role: this.#init.role ?? (this.#core ? 'server' : 'client'),
+      peers: this.directory.snapshot().filter((p) => p.peer_id !== this.peerId),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  #localVersion(name: string, version?: string): ServedVersion | undefined {
+    if (!this.#core) return undefined;
+    try {
+      return this.#core.repository.get(name, version);
+    } catch {
+      return undefined;
+    }
+  }
+
+  #meter(s: ServedVersion): ThroughputMeter {
+    let m = this.#meters.get(s);
+    if (!m) {
+      m = new ThroughputMeter({ instances: s.instances.length });
+      this.#meters.set(s, m);
+    }
+    return m;
+  }
+
+  #candidates(model: string, version?: string): RouteCandidate[] {
+    const out: RouteCandidate[] = [];
+    const local = this.#localVersion(model, version);
+    if (local) {
+      const throughput = this.#meter(local).itemsPerSecond;
+      out.push({ peerId: this.peerId, local: true, queued: local.scheduler.pendingCount, throughput, capacity: throughput, rttMs: 0, reportAgeMs: 0 });
+    }
+    for (const e of this.directory.peersServing(model, version)) {
+      if (e.peerId === this.peerId) continue;
+      const m = e.status!.models.find((s) => s.name === model)!;
+      out.push({
+        peerId: e.peerId, local: false, queued: m.queued + m.inFlight, throughput: m.throughput,
+        capacity: m.throughput, rttMs: e.rttMs ?? 1, reportAgeMs: this.directory.ageMs(e.peerId) ?? 0,
+      });
+    }
+    return out;
+  }
+
+  #localStatus(): LocalStatus {
+    const models: ModelStatus[] = [];
+    let capacity = 0;
+    let queued = 0;
+    if (this.#core) {
+      const byName = new Map<string, ServedVersion[]>();
+      for (const s of this.#core.repository.allReady()) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+      for (const [name, versions] of byName) {
+        const latest = versions[versions.length - 1];
+        const meta = metadataOf(latest.config, versions.map((v) => String(v.version)));
+        let throughput = 0;
+        let pending = 0;
+        for (const v of versions) {
+          throughput = Math.max(throughput, this.#meter(v).update(v.stats.counters()));
+          pending += v.scheduler.pendingCount;
+        }
+        capacity += throughput;
+        queued += pending;
+        const sig = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(BigInt) });
+        models.push({
+          name, versions: meta.versions, platform: meta.platform, maxBatchSize: latest.config.max_batch_size,
+          inputs: meta.inputs.map(sig), outputs: meta.outputs.map(sig), throughput, queued: pending, inFlight: 0,
+        });
+      }
+    }
+    return { engines: this.#init.engines?.() ?? [], capacity, queued, inFlight: this.#core?.inflight ?? this.#inflight, models };
+  }
+}
