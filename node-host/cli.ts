@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_MESH_LISTEN, serve, type ServeOptions } from './serve.ts';
 import { writeNewIdentity, writeNewSwarmKey } from './mesh-files.ts';
 import { peerIdOf } from '../mesh/identity.ts';
+import { DEFAULT_CLIENT_WAIT_MS, inferCommand, peersCommand } from './mesh-client-commands.ts';
 import { createNodeLogger, type LogLevel } from './logger-node.ts';
 
 const USAGE = `infermesh — a decentralized inference mesh that speaks Triton's protocols
@@ -14,6 +15,8 @@ const USAGE = `infermesh — a decentralized inference mesh that speaks Triton's
 Usage:
   infermesh serve --model-repository DIR [options]
   infermesh keygen --swarm-key FILE | --identity FILE
+  infermesh peers --bootstrap MULTIADDR [--swarm-key FILE] [--json]
+  infermesh infer --bootstrap MULTIADDR --model NAME [--model-version N] --input REQUEST.json [--swarm-key FILE]
   infermesh --help | --version
 
 serve options (Triton's names and defaults where Triton has them):
@@ -160,6 +163,27 @@ export function parseServeArgs(args: string[]): ServeOptions {
   };
 }
 
+/** `infermesh peers` / `infermesh infer`: a client-only peer that joins briefly. */
+async function clientCommand(command: 'peers' | 'infer', args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, strict: true, options: {
+      bootstrap: { type: 'string', multiple: true }, 'swarm-key': { type: 'string' }, json: { type: 'boolean' },
+      model: { type: 'string' }, 'model-version': { type: 'string' }, input: { type: 'string' }, 'wait-ms': { type: 'string' },
+      'log-verbose': { type: 'string' },
+    },
+  });
+  const logger = createNodeLogger({ level: int('log-verbose', values['log-verbose'], 0, 0, 10) > 0 ? 'debug' : 'warn' });
+  const base = {
+    bootstrap: values.bootstrap ?? [], swarmKeyFile: values['swarm-key'], logger,
+    waitMs: int('wait-ms', values['wait-ms'], DEFAULT_CLIENT_WAIT_MS, 0, 600_000),
+    write: (s: string) => { process.stdout.write(s); },
+  };
+  if (base.bootstrap.length === 0) throw new UsageError(`${command} needs --bootstrap MULTIADDR (a host logs it as "mesh listening multiaddr=…")`);
+  if (command === 'peers') return peersCommand({ ...base, json: values.json ?? false });
+  if (!values.model || !values.input) throw new UsageError('infer needs --model NAME and --input REQUEST.json (a KServe v2 JSON inference request)');
+  return inferCommand({ ...base, model: values.model, version: values['model-version'], inputFile: values.input });
+}
+
 /** `infermesh keygen`: writes a swarm key or an identity file. */
 async function keygen(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { 'swarm-key': { type: 'string' }, identity: { type: 'string' } } });
@@ -206,6 +230,7 @@ export async function main(argv: string[]): Promise<number> {
       return await handle.untilStopped();
     }
     if (command === 'keygen') return await keygen(rest);
+    if (command === 'peers' || command === 'infer') return await clientCommand(command, rest);
     throw new UsageError(`unknown command '${command}' (try: infermesh serve --help)`);
   } catch (e) {
     const err = e as Error & { code?: string };
