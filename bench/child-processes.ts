@@ -4,7 +4,7 @@
  * when its phase ends, and killed at once if the bench exits, is interrupted (Ctrl-C,
  * SIGTERM) or fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 
 const children = new Set<ChildProcess>();
 
@@ -33,9 +33,14 @@ export interface Child {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts `node <args>` (same Node as the bench) with piped output. */
-export function startNode(args: string[], label: string): Child {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node <args>` (same Node as the bench) with piped output; with `cpus` (a taskset
+ * list such as "1"), confined to those CPUs — Linux, `taskset` execs node, so the pid is node's.
+ */
+export function startNode(args: string[], label: string, cpus?: string): Child {
+  const proc = cpus === undefined
+    ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let out = '';
   let err = '';
@@ -54,6 +59,11 @@ export function startNode(args: string[], label: string): Child {
     clearTimeout(timer);
   };
   return { proc, pid: proc.pid, stdout: () => out, stderr: () => err, exited, stop };
+}
+
+/** Confines every thread of this process (and threads it starts later) to `cpus`. */
+export function pinSelf(cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
 }
 
 /** Waits until `pattern` appears on the child's stderr; returns its first capture group. */

@@ -80,7 +80,7 @@ function httpSender(spec: LoadSpec): { send: Send; close: () => void } {
 
 /** The global fetch (undici inside Node), which pools keep-alive connections by itself. */
 function fetchSender(spec: LoadSpec): { send: Send; close: () => void } {
-  const init = { method: 'POST', headers: spec.headers, body: spec.body };
+  const init = { method: 'POST', headers: spec.headers, body: spec.body as Uint8Array<ArrayBuffer> };
   const send: Send = async () => {
     const res = await fetch(spec.url, init);
     const buf = await res.arrayBuffer();

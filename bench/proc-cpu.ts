@@ -30,6 +30,8 @@ export interface CpuSnapshot {
 
 /** Cores used between two snapshots (1.0 = one core fully busy). */
 export interface CpuUsage {
+  /** Length of the interval, s. */
+  seconds: number;
   /** All cores, every process. */
   total: number;
   /** Per watched process label: total and by thread group. */
@@ -41,11 +43,12 @@ export interface CpuUsage {
 /**
  * Thread names are set by Node (`MainThread`, `V8Worker`, `libuv-worker`, a worker's `name`)
  * and inherited by threads a thread starts, so ORT's intra-op pool threads carry the name of
- * the worker that created the session (`ort dense_mlp:1…`).
+ * the thread that created the session: `ort dense_mlp:1…` in infermesh's session workers,
+ * `MainThread` in the baseline server (told apart from the event loop by tid ≠ pid).
  */
-function threadGroup(comm: string): string {
-  if (comm.startsWith('ort ')) return 'ort';
-  if (comm === 'MainThread' || comm === 'node') return 'main';
+function threadGroup(comm: string, isMain: boolean): string {
+  if (isMain) return 'main';
+  if (comm.startsWith('ort ') || comm === 'MainThread' || comm === 'node') return 'ort';
   if (comm.startsWith('load gen')) return 'load';
   if (comm === 'V8Worker' || comm.startsWith('DelayedTask')) return 'v8';
   if (comm.startsWith('libuv')) return 'libuv';
@@ -78,10 +81,31 @@ function readThreads(pid: number): ThreadTicks {
     const fields = s.slice(close + 2).split(' ');
     // Fields after the comm start at field 3 (state); utime and stime are fields 14 and 15.
     const ticks = Number(fields[11]) + Number(fields[12]);
-    const g = threadGroup(comm);
+    const g = threadGroup(comm, tid === String(pid));
     out.set(g, (out.get(g) ?? 0) + ticks);
   }
   return out;
+}
+
+/** Cores the whole machine keeps busy over `ms` (someone else's load while the bench is idle). */
+export async function machineBusy(ms: number): Promise<number | undefined> {
+  if (!procAvailable) return undefined;
+  const a = readBusy();
+  const t = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  return (readBusy() - a) / TICKS / ((performance.now() - t) / 1000);
+}
+
+/**
+ * Waits (up to `maxMs`) until the machine is quiet — under `limit` cores busy — before a
+ * measurement, since colleagues' test runs share the two cores. Returns the seconds waited
+ * and the last reading.
+ */
+export async function waitForQuiet(limit: number, maxMs: number): Promise<{ waitedS: number; busy: number | undefined }> {
+  const t0 = performance.now();
+  let busy = await machineBusy(300);
+  while (busy !== undefined && busy > limit && performance.now() - t0 < maxMs) busy = await machineBusy(1000);
+  return { waitedS: (performance.now() - t0) / 1000, busy };
 }
 
 /** Whether /proc accounting works here. */
@@ -122,5 +146,5 @@ export function cpuUsage(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined)
     watched += total;
   }
   const total = cores(b.busy - a.busy);
-  return { total, procs, foreign: Math.max(0, total - watched) };
+  return { seconds, total, procs, foreign: Math.max(0, total - watched) };
 }

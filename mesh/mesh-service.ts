@@ -36,6 +36,26 @@ export const DEFAULT_MESH_DEADLINE_MS = 120_000;
  */
 export const DEFAULT_ADMIT_LIMIT = 512;
 
+/**
+ * Items/s assumed for a host whose speed nobody has measured yet when no host of the model has
+ * been measured either. Any positive figure works: it only has to let unmeasured hosts be drawn.
+ */
+export const DEFAULT_THROUGHPUT_PRIOR = 100;
+
+/**
+ * Throughput is measured from real executions, so a host that has never run a model reports 0
+ * — which the router reads as "infinitely slow" and never draws, so it would never be measured
+ * (seen in the multi-process tests: a fresh host served 0 of 300 requests). Unmeasured hosts
+ * get the median of the measured ones (or a default prior when none is measured): they are
+ * drawn like an average host, run a few requests, and report a real figure within a second.
+ */
+export function withThroughputPrior(candidates: RouteCandidate[]): RouteCandidate[] {
+  const known = candidates.map((c) => c.throughput).filter((t) => t > 0).sort((a, b) => a - b);
+  if (known.length === candidates.length) return candidates;
+  const prior = known.length === 0 ? DEFAULT_THROUGHPUT_PRIOR : known[Math.floor(known.length / 2)];
+  return candidates.map((c) => (c.throughput > 0 ? c : { ...c, throughput: prior, capacity: prior }));
+}
+
 /** Construction options of MeshService. */
 export interface MeshServiceInit {
   node: MeshNode;
@@ -230,12 +250,19 @@ export class MeshService implements Startable {
     for (const e of this.directory.peersServing(model, version)) {
       if (e.peerId === this.peerId) continue;
       const m = e.status!.models.find((s) => s.name === model)!;
+      // Liveness weighs here (peersServing leaves it to its caller, ARCHITECTURE-GUIDE §7): a
+      // peer with no open connection (it died, or the link dropped) keeps its last report until
+      // that expires, and a dead peer fails fast, so it looks idle and would win almost every
+      // choice, making each request pay a failed attempt (up to a dial timeout) first. Its
+      // report counts as stale instead: drawn only when no connected peer serves the model, and
+      // still reachable then (dialed on use).
+      const reportAgeMs = e.connected ? this.directory.ageMs(e.peerId) ?? 0 : Infinity;
       out.push({
         peerId: e.peerId, local: false, queued: m.queued + m.inFlight, throughput: m.throughput,
-        capacity: m.throughput, rttMs: e.rttMs ?? 1, reportAgeMs: this.directory.ageMs(e.peerId) ?? 0,
+        capacity: m.throughput, rttMs: e.rttMs ?? 1, reportAgeMs,
       });
     }
-    return out;
+    return withThroughputPrior(out);
   }
 
   #localStatus(): LocalStatus {

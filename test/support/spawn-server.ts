@@ -10,6 +10,10 @@ export interface ServerProcess {
   child: ChildProcess;
   httpUrl: string;
   metricsUrl?: string;
+  /** The mesh peer id (from `joined the mesh peer_id=…`); undefined with --no-mesh. */
+  peerId?: string;
+  /** Dialable mesh addresses, each ending in /p2p/<peer id> (from `mesh listening multiaddr=…`); empty with --no-mesh. */
+  meshAddrs: string[];
   /** Everything the process wrote to stderr so far. */
   log(): string;
   /** Resolves with the exit code (or signal name). */
@@ -30,7 +34,10 @@ export function spawnServer(args: string[], timeoutMs = 30_000): Promise<ServerP
       const metrics = /metrics service listening url=(http:\/\/[^\s]+)/.exec(stderr);
       if (http && (metrics || !metricsWanted)) {
         clearTimeout(timer);
-        resolve({ child, httpUrl: http[1], metricsUrl: metrics?.[1], log: () => stderr, exited });
+        // serve.ts logs the mesh lines before the HTTP line, so they are complete here.
+        const peerId = /joined the mesh peer_id=(\S+)/.exec(stderr)?.[1];
+        const meshAddrs = [...stderr.matchAll(/mesh listening multiaddr=(\S+)/g)].map((m) => m[1]);
+        resolve({ child, httpUrl: http[1], metricsUrl: metrics?.[1], peerId, meshAddrs, log: () => stderr, exited });
       }
     });
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited (${code}) before listening:\n${stderr}`)); });
