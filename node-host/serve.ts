@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.ts';
 import { InferenceServer } from '../core/inference-server.ts';
 import type { ModelControlMode } from '../core/model-repository.ts';
 import { FsModelSource } from './model-source-fs.ts';
+import { nodeClock } from './clock-node.ts';
 import { createOrtNodeBackends } from './backend-ort-node.ts';
 import { KServeHttpServer } from './http-server.ts';
 import { MetricsServer } from './metrics-server.ts';
@@ -95,6 +96,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<Serv
     autoComplete: options.autoComplete,
     pollSeconds: options.pollSeconds,
     defaultMaxBatchSize: options.ort.defaultMaxBatchSize,
+    clock: nodeClock,
     logger,
   });
   logger.info('starting infermesh', { version: options.version, repositories: options.repositories.join(','), model_control_mode: options.controlMode });
