@@ -33,6 +33,8 @@ export interface OrtNodeBackendsInit {
    * instance). A model's config `parameters { key: "intra_op_thread_count" }` wins.
    */
   intraOpNumThreads?: number;
+  /** Let idle ORT threads spin-wait (ORT's default true); a config `allow_spinning` parameter wins. */
+  allowSpinning?: boolean;
   /** Threads across operators (only used with `execution_mode` "1", parallel). Default 0. */
   interOpNumThreads?: number;
   /**
@@ -344,6 +346,10 @@ function sessionOptions(kind: ProviderKind, input: ModelLoadInput, options: OrtN
   if (arena !== undefined) o.enableCpuMemArena = arena;
   const pattern = boolParameter(p, 'enable_mem_pattern');
   if (pattern !== undefined) o.enableMemPattern = pattern;
+  // Idle intra-op threads spin-wait for the next run by default, taking CPU the event loop
+  // (and, on small machines, the client) needs between batches; docs/PERFORMANCE.md §5.2.
+  const spinning = boolParameter(p, 'allow_spinning') ?? options.allowSpinning;
+  if (spinning !== undefined) o.extra = { session: { intra_op: { allow_spinning: spinning ? '1' : '0' }, inter_op: { allow_spinning: spinning ? '1' : '0' } } };
   return o;
 }
 

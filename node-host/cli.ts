@@ -34,7 +34,7 @@ serve options (Triton's names and defaults where Triton has them):
   --strict-readiness true|false ready only when every model is ready (default true)
   --exit-timeout-secs N         on SIGINT/SIGTERM wait this long for in-flight requests (default 30)
   --backend-config onnxruntime,KEY=VALUE   ONNX Runtime options (repeatable):
-                                  intra-op-threads=N, inter-op-threads=N, enable-webgpu=true
+                                  intra-op-threads=N, inter-op-threads=N, enable-webgpu=true, allow-spinning=false
   --cors-origin ORIGIN          send CORS headers allowing ORIGIN ('*' for any) — off by default
   --http-max-body-bytes N       largest request body (default 536870912)
   --id NAME                     server name reported by GET /v2 (default infermesh)
@@ -131,8 +131,9 @@ export function parseServeArgs(args: string[]): ServeOptions {
     if (key === 'intra-op-threads') ort.intraOpNumThreads = int(key, value, 0, 0, 1024);
     else if (key === 'inter-op-threads') ort.interOpNumThreads = int(key, value, 0, 0, 1024);
     else if (key === 'enable-webgpu') ort.enableWebGpu = bool(key, value, false);
+    else if (key === 'allow-spinning') ort.allowSpinning = bool(key, value, true);
     else if (key === 'default-max-batch-size') ort.defaultMaxBatchSize = int(key, value, 4, 0, 1 << 20);
-    else throw new UsageError(`--backend-config onnxruntime: unknown key '${key}' (known: intra-op-threads, inter-op-threads, enable-webgpu, default-max-batch-size)`);
+    else throw new UsageError(`--backend-config onnxruntime: unknown key '${key}' (known: intra-op-threads, inter-op-threads, enable-webgpu, allow-spinning, default-max-batch-size)`);
   }
   const verbose = int('log-verbose', values['log-verbose'], 0, 0, 10);
   return {

@@ -38,6 +38,8 @@ export interface OrtSessionOptions {
   logId: string;
   enableCpuMemArena?: boolean;
   enableMemPattern?: boolean;
+  /** ORT session config entries (`session.intra_op.allow_spinning`, …). */
+  extra?: { session: Record<string, unknown> };
 }
 
 /**

@@ -56,7 +56,7 @@ export interface ServeOptions {
   maxBodyBytes: number;
   id?: string;
   version?: string;
-  ort: { intraOpNumThreads?: number; interOpNumThreads?: number; enableWebGpu?: boolean; defaultMaxBatchSize?: number; searchPath?: string };
+  ort: { intraOpNumThreads?: number; interOpNumThreads?: number; enableWebGpu?: boolean; allowSpinning?: boolean; defaultMaxBatchSize?: number; searchPath?: string };
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
   /** Mesh membership; undefined = --no-mesh. */
