@@ -33,7 +33,7 @@ export interface OrtNodeBackendsInit {
    * instance). A model's config `parameters { key: "intra_op_thread_count" }` wins.
    */
   intraOpNumThreads?: number;
-  /** Let idle ORT threads spin-wait (ORT's default true); a config `allow_spinning` parameter wins. */
+  /** Let idle ORT threads spin-wait (default {@link DEFAULT_ALLOW_SPINNING}); a config `allow_spinning` parameter wins. */
   allowSpinning?: boolean;
   /** Threads across operators (only used with `execution_mode` "1", parallel). Default 0. */
   interOpNumThreads?: number;
@@ -348,10 +348,18 @@ function sessionOptions(kind: ProviderKind, input: ModelLoadInput, options: OrtN
   if (pattern !== undefined) o.enableMemPattern = pattern;
   // Idle intra-op threads spin-wait for the next run by default, taking CPU the event loop
   // (and, on small machines, the client) needs between batches; docs/PERFORMANCE.md §5.2.
-  const spinning = boolParameter(p, 'allow_spinning') ?? options.allowSpinning;
-  if (spinning !== undefined) o.extra = { session: { intra_op: { allow_spinning: spinning ? '1' : '0' }, inter_op: { allow_spinning: spinning ? '1' : '0' } } };
+  const spinning = boolParameter(p, 'allow_spinning') ?? options.allowSpinning ?? DEFAULT_ALLOW_SPINNING;
+  const flag = spinning ? '1' : '0';
+  o.extra = { session: { intra_op: { allow_spinning: flag }, inter_op: { allow_spinning: flag } } };
   return o;
 }
+
+/**
+ * ORT's idle pool threads spin-wait by default. Here they share cores with the HTTP event loop
+ * and other instances, and spinning measured 16–24 % slower on the dense example at c=32 with
+ * more CPU used (docs/PERFORMANCE.md §5.2, A/B of 2026-11-22), so infermesh turns it off.
+ */
+export const DEFAULT_ALLOW_SPINNING = false;
 
 /** One model instance: a proxy that posts runs to the worker holding its ORT session. */
 class OrtModelInstance implements ModelInstance {

@@ -29,6 +29,12 @@ export interface HttpServerOptions {
   logger: Logger;
 }
 
+/**
+ * How long the listener must see no new connection or request before a drain closes it:
+ * connections already in the kernel's accept queue are accepted within a few loop turns.
+ */
+export const DRAIN_QUIET_MS = 250;
+
 /** Default body limit: Triton caps JSON inputs at 64 MiB; binary bodies may be larger. */
 export const DEFAULT_MAX_BODY_BYTES = 512 * 1024 * 1024;
 
@@ -43,12 +49,15 @@ export class KServeHttpServer {
   #inflight = 0;
   #draining = false;
   #onIdle: (() => void)[] = [];
+  /** When the last connection or request arrived (performance.now ms), for the drain's quiet period. */
+  #lastActivity = 0;
 
   constructor(core: InferenceServer, options: HttpServerOptions) {
     this.#core = core;
     this.#opts = options;
     this.#limits = options.limits ?? DEFAULT_DECODE_LIMITS;
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => { void this.#handle(req, res); });
+    this.#server.on('connection', () => { this.#lastActivity = performance.now(); });
   }
 
   /** Starts listening; resolves with the bound port (port 0 binds a free one). */
@@ -63,22 +72,33 @@ export class KServeHttpServer {
   }
 
   /**
-   * Graceful stop, first half: stop accepting connections, answer every request that reaches
-   * us on connections already open (each answer closes its connection), and resolve when none
-   * is in flight or after `timeoutMs`. Idle connections are closed only then: a connection
-   * whose request bytes arrived but are not parsed yet looks idle, and closing it would
-   * reset a request the client already sent.
+   * Graceful stop, first half. Readiness turns false at once (so load balancers and peers stop
+   * sending), but the listener stays open and everything that arrives is answered, each answer
+   * closing its connection. Only when nothing is in flight and nothing has arrived for
+   * `quietMs` does the listener close: closing it earlier resets connections still waiting in
+   * the kernel's accept queue, i.e. requests a client has already sent. Bounded by `timeoutMs`.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  async drain(timeoutMs: number, quietMs = DRAIN_QUIET_MS): Promise<void> {
     this.#draining = true;
-    this.#server.close();
-    if (this.#inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.#onIdle.push(() => { clearTimeout(timer); resolve(); });
-      });
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      if (this.#inflight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          this.#onIdle.push(() => { clearTimeout(timer); resolve(); });
+        });
+        continue;
+      }
+      const quietFor = performance.now() - this.#lastActivity;
+      if (quietFor >= quietMs) break;
+      await new Promise((r) => setTimeout(r, Math.min(quietMs - quietFor, left)));
     }
-    this.#server.closeIdleConnections();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
   }
 
   /** HTTP requests received and not yet answered. */
@@ -94,6 +114,7 @@ export class KServeHttpServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // While draining, every answer closes its connection, so no connection outlives the drain.
     if (this.#draining) res.shouldKeepAlive = false;
+    this.#lastActivity = performance.now();
     this.#inflight++;
     res.once('close', () => {
       if (--this.#inflight === 0 && this.#onIdle.length > 0) for (const f of this.#onIdle.splice(0)) f();
@@ -132,7 +153,7 @@ export class KServeHttpServer {
     const core = this.#core;
     switch (route.kind) {
       case 'health': {
-        const ok = route.which === 'live' ? core.isLive() : core.isReady();
+        const ok = route.which === 'live' ? core.isLive() : core.isReady() && !this.#draining;
         res.writeHead(ok ? 200 : 400, { 'Content-Length': '0' });
         res.end();
         return;
