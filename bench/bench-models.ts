@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { encodeHttpInferRequest, concatChunks } from '../protocol/http-infer.ts';
 import type { InferRequest } from '../protocol/infer.ts';
+import { mulberry32 } from '../scripts/seeded-random.ts';
 
 /** The repository `npm start` serves (written by scripts/make-example-models.ts). */
 export const MODEL_REPOSITORY = join(import.meta.dirname, '..', 'examples', 'models');
@@ -50,20 +51,11 @@ export function modelPath(model: string): string {
 }
 
 /**
- * Deterministic pseudo-random numbers (mulberry32): perf_analyzer sends random data generated
- * once; a fixed seed makes every run send the same bytes, so JSON body sizes (which depend on
- * the digits) do not vary between runs.
+ * Deterministic pseudo-random numbers: perf_analyzer sends random data generated once; a fixed
+ * seed makes every run send the same bytes, so JSON body sizes (which depend on the digits) do
+ * not vary between runs.
  */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 /** Input data for `batch` rows: FP32 uniform in [-1, 1), INT32 in [0, 100). */
 export function inputData(model: BenchModel, batch: number, seed = 1): { input: BenchInput; shape: number[]; data: Float32Array | Int32Array }[] {
