@@ -6,22 +6,9 @@ import { describe, expect, it } from 'vitest';
 import {
   BYTES_LENGTH_PREFIX, bytesTensorByteSize, countBytesElements, decodeBytesTensor, encodeBytesTensor,
 } from '../../protocol/bytes-codec.ts';
-import { isInferError } from '../../protocol/errors.ts';
-import type { ErrorCode } from '../../protocol/errors.ts';
 import { DEFAULT_DECODE_LIMITS } from '../../protocol/limits.ts';
+import { expectInferError } from '../support/expect-infer-error.ts';
 
-function expectInferError(fn: () => unknown, code: ErrorCode, ...parts: string[]): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(isInferError(thrown), `not an InferError: ${String(thrown)}`).toBe(true);
-  const err = thrown as { code: string; message: string };
-  expect(err.code).toBe(code);
-  for (const p of parts) expect(err.message).toContain(p);
-}
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder();

@@ -8,26 +8,10 @@ import {
   DATATYPES, DATATYPE_BYTE_SIZE, allocTyped, bytesOf, configTypeToDataType, dataTypeToConfigType, isDataType, viewTyped,
 } from '../../protocol/datatypes.ts';
 import type { DataType } from '../../protocol/datatypes.ts';
-import { isInferError } from '../../protocol/errors.ts';
-import type { ErrorCode } from '../../protocol/errors.ts';
 import { DEFAULT_DECODE_LIMITS, resolveDecodeLimits } from '../../protocol/limits.ts';
 import { jsonToTensorData, tensorDataToJson } from '../../protocol/tensor-json.ts';
+import { expectInferError } from '../support/expect-infer-error.ts';
 
-/** Runs `fn`, expecting an InferError with `code` whose message contains every `parts`. */
-function expectInferError(fn: () => unknown, code: ErrorCode, ...parts: string[]): string {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected an error').toBeDefined();
-  expect(isInferError(thrown), `not an InferError: ${String(thrown)}`).toBe(true);
-  const err = thrown as { code: string; message: string };
-  expect(err.code).toBe(code);
-  for (const p of parts) expect(err.message).toContain(p);
-  return err.message;
-}
 
 const utf8 = new TextEncoder();
 /** The elements of decoded tensor data as a plain array. */

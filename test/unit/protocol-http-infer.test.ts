@@ -8,8 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { encodeBytesTensor } from '../../protocol/bytes-codec.ts';
 import { DATATYPES } from '../../protocol/datatypes.ts';
 import type { DataType } from '../../protocol/datatypes.ts';
-import { isInferError } from '../../protocol/errors.ts';
-import type { ErrorCode } from '../../protocol/errors.ts';
 import {
   binaryOutputNames, concatChunks, decodeHttpInferRequest, decodeHttpInferResponse, encodeErrorBody,
   encodeHttpInferRequest, encodeHttpInferResponse, tensorBinaryByteSize,
@@ -19,25 +17,11 @@ import type { InferRequest, InferResponse } from '../../protocol/infer.ts';
 import { DEFAULT_DECODE_LIMITS } from '../../protocol/limits.ts';
 import type { DecodeLimits } from '../../protocol/limits.ts';
 import type { Tensor, TensorData } from '../../protocol/tensor.ts';
+import { expectInferError } from '../support/expect-infer-error.ts';
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
-/** Runs `fn`, expecting an InferError with `code` whose message contains every `parts`. */
-function expectInferError(fn: () => unknown, code: ErrorCode, ...parts: string[]): string {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected an error').toBeDefined();
-  expect(isInferError(thrown), `not an InferError: ${String(thrown)}`).toBe(true);
-  const err = thrown as { code: string; message: string };
-  expect(err.code).toBe(code);
-  for (const p of parts) expect(err.message).toContain(p);
-  return err.message;
-}
 
 /** A request body: JSON header (object or literal text) then blobs; headerLength = JSON bytes. */
 function makeBody(header: object | string, ...blobs: Uint8Array[]): { body: Uint8Array; headerLength: number } {
