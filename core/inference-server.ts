@@ -78,6 +78,8 @@ export class InferenceServer {
   #state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
   #pollTimer: unknown;
   #inflight = 0;
+  /** Requests inside `infer` per served version (queued or executing), for load reports. */
+  readonly #inflightByVersion = new WeakMap<ServedVersion, number>();
   #idle: (() => void)[] = [];
 
   constructor(init: InferenceServerInit) {
@@ -128,6 +130,11 @@ export class InferenceServer {
     }
     await this.repository.close();
     this.#state = 'stopped';
+  }
+
+  /** Requests of one served version now inside `infer` (waiting in its queue or executing). */
+  inflightOf(served: ServedVersion): number {
+    return this.#inflightByVersion.get(served) ?? 0;
   }
 
   /** Requests being served right now (all models). */
@@ -216,6 +223,7 @@ export class InferenceServer {
     const start = this.#clock.now();
     const served = this.repository.get(req.modelName, req.modelVersion);
     this.#inflight++;
+    this.#inflightByVersion.set(served, this.inflightOf(served) + 1);
     try {
       const scheduled = toScheduledRequest(req, served.config, options.signal);
       const result = await served.scheduler.schedule(scheduled);
@@ -229,6 +237,7 @@ export class InferenceServer {
       served.stats.recordFailure(msToNs(this.#clock.now() - start), w.reason);
       throw isInferError(e) ? e : new InferError(w.code, w.message, w.reason);
     } finally {
+      this.#inflightByVersion.set(served, this.inflightOf(served) - 1);
       if (--this.#inflight === 0 && this.#idle.length > 0) for (const f of this.#idle.splice(0)) f();
     }
   }

@@ -245,7 +245,8 @@ export class MeshService implements Startable {
     const local = this.#localVersion(model, version);
     if (local) {
       const throughput = this.#meter(local).itemsPerSecond;
-      out.push({ peerId: this.peerId, local: true, queued: local.scheduler.pendingCount, throughput, capacity: throughput, rttMs: 0, reportAgeMs: 0 });
+      // Everything in the local system (queued and executing), the same measure peers report as queued + in_flight.
+      out.push({ peerId: this.peerId, local: true, queued: this.#core!.inflightOf(local), throughput, capacity: throughput, rttMs: 0, reportAgeMs: 0 });
     }
     for (const e of this.directory.peersServing(model, version)) {
       if (e.peerId === this.peerId) continue;
@@ -277,16 +278,18 @@ export class MeshService implements Startable {
         const meta = metadataOf(latest.config, versions.map((v) => String(v.version)));
         let throughput = 0;
         let pending = 0;
+        let inSystem = 0;
         for (const v of versions) {
           throughput = Math.max(throughput, this.#meter(v).update(v.stats.counters()));
           pending += v.scheduler.pendingCount;
+          inSystem += this.#core.inflightOf(v);
         }
         capacity += throughput;
         queued += pending;
         const sig = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(BigInt) });
         models.push({
           name, versions: meta.versions, platform: meta.platform, maxBatchSize: latest.config.max_batch_size,
-          inputs: meta.inputs.map(sig), outputs: meta.outputs.map(sig), throughput, queued: pending, inFlight: 0,
+          inputs: meta.inputs.map(sig), outputs: meta.outputs.map(sig), throughput, queued: pending, inFlight: Math.max(0, inSystem - pending),
         });
       }
     }

@@ -322,6 +322,25 @@ describe('repository index, statistics and metrics', () => {
   });
 });
 
+describe('load figures for the mesh', () => {
+  test('inflightOf counts requests inside the server per version and returns to 0', async () => {
+    const core = s.handle.core;
+    const served = core.repository.get('dense_mlp');
+    const meta = (await s.client.get('/v2/models/dense_mlp')).json as { inputs: { name: string; shape: number[] }[] };
+    const width = meta.inputs[0].shape[1];
+    const body = { inputs: [{ name: meta.inputs[0].name, shape: [32, width], datatype: 'FP32', data: Array(32 * width).fill(0.1) }] };
+    const running = Array.from({ length: 6 }, () => s.client.post('/v2/models/dense_mlp/infer', body));
+    let peak = 0;
+    for (let i = 0; i < 200 && peak < 2; i++) {
+      peak = Math.max(peak, core.inflightOf(served));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(peak).toBeGreaterThanOrEqual(2);
+    expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(6).fill(200));
+    expect(core.inflightOf(served)).toBe(0);
+  });
+});
+
 describe('concurrency', () => {
   test('hundreds of concurrent requests to two models, each gets its own answer', async () => {
     const jobs = range(400, (i) => i).map(async (i) => {
