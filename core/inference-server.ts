@@ -16,6 +16,7 @@ import { ModelRepository, type ModelControlMode, type ModelIndexEntry, type Serv
 import { resolveReshape, toScheduledRequest } from './request-validation.ts';
 import { classify } from './classification.ts';
 import type { ModelConfig } from './model-config.ts';
+import type { ModelCaller, ModelCallOptions } from './model-caller.ts';
 import type { ModelMetricsSample } from './prometheus.ts';
 
 /** Extensions this server implements, in Triton's order (COMPAT-NOTES §1.3). */
@@ -90,8 +91,24 @@ export class InferenceServer {
     this.repository = new ModelRepository({
       sources: init.sources, registry: this.registry, clock: this.#clock, logger: this.#log,
       autoComplete: init.autoComplete, defaultMaxBatchSize: init.defaultMaxBatchSize,
+      callModel: (req, options) => this.#callModel(req, options),
     });
   }
+
+  /**
+   * Replaces how this server's ensembles (and JS models through BLS) call other models: the
+   * mesh host routes them to any peer; the default calls this server's own `infer`.
+   */
+  setModelCaller(caller: ModelCaller): void {
+    this.#callModel = caller;
+  }
+
+  /** Calls a model the way ensemble steps and BLS do (through the mesh when one is attached). */
+  callModel(req: InferRequest, options?: ModelCallOptions): Promise<InferResponse> {
+    return this.#callModel(req, options);
+  }
+
+  #callModel: ModelCaller = (req, options) => this.infer(req, { signal: options?.signal });
 
   get controlMode(): ModelControlMode {
     return this.#init.controlMode ?? 'none';

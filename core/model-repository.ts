@@ -14,8 +14,8 @@ import type { ModelInstance } from './backend.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { BackendRegistry } from './backend-registry.ts';
 import { ModelStats } from './model-stats.ts';
-import { DynamicBatcher } from './dynamic-batcher.ts';
-import { DefaultScheduler } from './default-scheduler.ts';
+import { createScheduler, schedulerKind } from './scheduler-factory.ts';
+import type { ModelCaller } from './model-caller.ts';
 import { normalizeModelConfig } from './model-config-normalize.ts';
 import { validateModelConfig } from './model-config-validate.ts';
 import { parseModelConfigJson } from './model-config-parse.ts';
@@ -81,6 +81,8 @@ export interface ModelRepositoryInit {
   defaultMaxBatchSize?: number;
   /** Models loaded at once (Triton's --model-load-thread-count, default 4). */
   loadConcurrency?: number;
+  /** How schedulers that call other models (ensembles) reach them; the server routes it. */
+  callModel: ModelCaller;
 }
 
 /** Triton's default for auto-completed max_batch_size (`default-max-batch-size`). */
@@ -328,8 +330,8 @@ export class ModelRepository {
       }
       const labels = await readLabels(loc, config);
       const stats = new ModelStats();
-      const schedulerInit = { config, instances, clock: this.#init.clock, stats, logger: log };
-      const scheduler: Scheduler = config.dynamic_batching ? new DynamicBatcher(schedulerInit) : new DefaultScheduler(schedulerInit);
+      const schedulerInit = { config, instances, clock: this.#init.clock, stats, logger: log, callModel: this.#init.callModel };
+      const scheduler: Scheduler = createScheduler(schedulerInit);
       const ms = this.#init.clock.now() - started;
       const served: ServedVersion = {
         name, version, config, signature: first.instance.signature, scheduler, stats, devices, instances, loadSeconds: ms / 1000, labels,
@@ -338,7 +340,7 @@ export class ModelRepository {
       rec.versions.set(version, { state: 'READY', reason: '', served });
       log.info('model ready', {
         version, instances: devices.length, devices: [...new Set(devices)].join(','),
-        scheduler: config.dynamic_batching ? 'dynamic_batching' : 'default', max_batch_size: config.max_batch_size,
+        scheduler: schedulerKind(schedulerInit), max_batch_size: config.max_batch_size,
         load_ms: Math.round(ms),
       });
       for (const r of refusals) {

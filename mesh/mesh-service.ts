@@ -135,6 +135,10 @@ export class MeshService implements Startable {
     this.#liveness.start();
     if (this.#core) {
       const core = this.#core;
+      // Ensemble steps and BLS calls of local models go through the router too.
+      core.setModelCaller((req, opts) => this.infer(req, {
+        signal: opts?.signal, timeoutMs: opts?.deadlineMs !== undefined ? Math.max(1, opts.deadlineMs - this.#clock.epochMs()) : undefined,
+      }));
       const limit = this.#init.admitLimit ?? DEFAULT_ADMIT_LIMIT;
       this.#handler = await handleInfer(this.node, (req, opts) => core.infer(req, { signal: opts.signal }), {
         admit: () => core.inflight < limit, clock: this.#clock, logger: this.#log,
