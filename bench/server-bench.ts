@@ -232,7 +232,7 @@ async function runInfermesh(): Promise<void> {
   const extra = intraOp === undefined ? [] : ['--backend-config', `onnxruntime,intra-op-threads=${intraOp}`];
   const meshOff = args['with-mesh'] ? [] : meshOffArgs();
   const serveArgs = ['serve', '--model-repository', MODEL_REPOSITORY,
-    '--host', '127.0.0.1', '--http-port', '0', '--allow-metrics', 'false',
+    '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--allow-metrics', 'false',
     // Only the measured models: idle ones would still hold worker threads and ORT pools.
     '--model-control-mode', 'explicit', ...models.flatMap((m) => ['--load-model', m.name]), ...meshOff, ...extra, ...args['server-arg']];
   infermeshCommand = `node node-host/bin.js ${serveArgs.join(' ').replace(MODEL_REPOSITORY, 'examples/models')}`;

@@ -52,6 +52,12 @@ export class BackendRegistry {
     return this.#backends.find((b) => b.platforms.includes(platform))?.defaultModelFilename;
   }
 
+  /** Model file names to look for, in order, when a config names none (default first). */
+  modelFilenames(platform: string): string[] {
+    const b = this.#backends.find((x) => x.platforms.includes(platform));
+    return b ? [b.defaultModelFilename, ...(b.alternativeModelFilenames ?? [])] : [];
+  }
+
   /** Initialisation outcome per backend so far (for status pages and logs). */
   initReport(): { backend: string; ok: boolean; reason?: string }[] {
     return this.#backends.map((b) => {

@@ -8,7 +8,7 @@
  * cancels.
  */
 import type { Tensor } from '../protocol/tensor.ts';
-import type { ModelInstance } from './backend.ts';
+import { runSingle, type ModelInstance } from './backend.ts';
 import type { Clock } from './clock.ts';
 import { msToNs } from './clock.ts';
 import type { Logger } from './logger.ts';
@@ -17,10 +17,11 @@ import type { ModelConfig } from './model-config.ts';
 import type { ModelStats } from './model-stats.ts';
 import { LinkedQueue } from './queue.ts';
 import { QueuedRequest } from './queued-request.ts';
-import type { EntryOwner } from './queued-request.ts';
+import type { EntryOwner, EntryState } from './queued-request.ts';
 import type { ScheduledRequest, ScheduledResult, Scheduler } from './scheduler.ts';
 import { cancelledError, closedError, executionError } from './scheduler-errors.ts';
 import { internal } from '../protocol/errors.ts';
+import type { InstanceGate } from './rate-limiter.ts';
 
 /** What a scheduler is built from (shared with DynamicBatcher). */
 export interface SchedulerInit {
@@ -32,6 +33,12 @@ export interface SchedulerInit {
   /** Receives one `recordExecution` per execution. */
   stats: ModelStats;
   logger?: Logger;
+  /**
+   * The server's rate limiter gates, index-aligned with `instances`, when `--rate-limit
+   * execution_count` is on: an execution on instance i runs between `gates[i].acquire()` and
+   * `gates[i].release()`. Waiting for them counts as queue time, as in Triton.
+   */
+  gates?: readonly InstanceGate[];
 }
 
 /**
@@ -44,6 +51,9 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
   readonly #stats: ModelStats;
   readonly #logger: Logger;
   readonly #queue = new LinkedQueue<QueuedRequest>();
+  readonly #gates: readonly InstanceGate[] | undefined;
+  /** Requests taken from the queue that wait for the rate limiter (still pending, as Triton counts them). */
+  #waitingForGate = 0;
   /** Indexes of instances not executing anything (a stack: the most recently used runs next, warm). */
   readonly #idle: number[] = [];
   #executing = 0;
@@ -56,12 +66,13 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
     this.#clock = init.clock;
     this.#stats = init.stats;
     this.#logger = init.logger ?? silentLogger;
+    this.#gates = init.gates;
     for (let i = init.instances.length - 1; i >= 0; i--) this.#idle.push(i);
   }
 
   /** Requests waiting for an instance. */
   get pendingCount(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#waitingForGate;
   }
 
   schedule(request: ScheduledRequest): Promise<ScheduledResult> {
@@ -106,13 +117,27 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
     this.#executing++;
     entry.state = 'executing';
     const { request } = entry;
-    const start = this.#clock.now();
+    const gate = this.#gates?.[index];
+    let start = this.#clock.now();
     let inferStart = start;
     let inferEnd = start;
     try {
+      const wait = gate?.acquire();
+      if (wait !== undefined) {
+        this.#waitingForGate++;
+        try {
+          await wait;
+        } finally {
+          this.#waitingForGate--;
+        }
+        // Cancelled while waiting: nothing to run (it was answered already).
+        if ((entry.state as EntryState) === 'settled') return;
+        start = this.#clock.now();
+      }
       // Nothing to assemble: the request's own tensors go to the instance untouched.
       inferStart = this.#clock.now();
-      const outputs: Tensor[] = await this.#instances[index].run(request.inputs, request.outputNames);
+      // runSingle: a backend with request boundaries (JS models) also gets the request's signal.
+      const outputs: Tensor[] = await runSingle(this.#instances[index], request);
       inferEnd = this.#clock.now();
       if (outputs.length !== request.outputNames.length) {
         throw internal(`model returned ${outputs.length} output(s) for ${request.outputNames.length} requested`);
@@ -131,6 +156,7 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
       this.#logger.debug('execution failed', { error: error.message });
       entry.fail(error);
     } finally {
+      gate?.release();
       this.#executing--;
       this.#idle.push(index);
       this.#pump();

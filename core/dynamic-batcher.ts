@@ -44,6 +44,7 @@ import type { QueueNode } from './queue.ts';
 import { QueuedRequest } from './queued-request.ts';
 import type { EntryOwner } from './queued-request.ts';
 import type { ScheduledRequest, ScheduledResult, Scheduler } from './scheduler.ts';
+import type { InstanceGate } from './rate-limiter.ts';
 import { cancelledError, closedError, executionError, queueFullError, timeoutExpiredError } from './scheduler-errors.ts';
 
 /** What a DynamicBatcher is built from: the shared scheduler init. */
@@ -57,13 +58,18 @@ class Batch implements QueueNode<Batch> {
 
   readonly entries: QueuedRequest[];
   readonly instance: number;
-  /** Clock time (ms) the batch left the queue: the end of every member's queue time. */
-  readonly start: number;
+  /**
+   * Clock time (ms) the batch left the queue (or, under the rate limiter, got its resources):
+   * the end of every member's queue time.
+   */
+  start: number;
   /** Sum of the members' batch sizes. */
   readonly rows: number;
   done = false;
   results: Tensor[][] | undefined = undefined;
   error: InferError | undefined = undefined;
+  /** Per-member errors when the backend answered requests one by one (`runRequests`). */
+  errors: (InferError | undefined)[] | undefined = undefined;
   computeInputNs = 0;
   computeInferNs = 0;
   computeOutputNs = 0;
@@ -95,6 +101,9 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
   readonly #preserveOrdering: boolean;
   readonly #priorities: PriorityLevels;
   readonly #levels: readonly PriorityLevel[];
+  readonly #gates: readonly InstanceGate[] | undefined;
+  /** Requests of dispatched batches waiting for the rate limiter (pending, as Triton counts them). */
+  #waitingForGate = 0;
 
   /** Instances not executing (a stack: the most recently used, warmest, runs next). */
   readonly #idle: number[] = [];
@@ -144,12 +153,13 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
     this.#preserveOrdering = db?.preserve_ordering === true;
     this.#priorities = new PriorityLevels(config.name, db);
     this.#levels = this.#priorities.levels;
+    this.#gates = init.gates;
     for (let i = init.instances.length - 1; i >= 0; i--) this.#idle.push(i);
   }
 
   /** Requests queued and not yet executing (`nv_inference_pending_request_count`). */
   get pendingCount(): number {
-    return this.#queued;
+    return this.#queued + this.#waitingForGate;
   }
 
   schedule(request: ScheduledRequest): Promise<ScheduledResult> {
@@ -358,44 +368,29 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
   async #execute(batch: Batch): Promise<void> {
     const { entries } = batch;
     const clock = this.#clock;
+    const gate = this.#gates?.[batch.instance];
     try {
-      let inputs: Tensor[];
-      let outputNames: string[];
-      if (entries.length === 1) {
-        // One request: its tensors go to the instance untouched (zero copy).
-        inputs = entries[0].request.inputs;
-        outputNames = entries[0].request.outputNames;
-      } else {
-        const requests = entries.map((e) => e.request);
-        inputs = concatBatch(requests.map((r) => r.inputs), requests[0].inputs.map((t) => t.name));
-        outputNames = outputUnion(requests);
-      }
-      const inferStart = clock.now();
-      const outputs = await this.#instances[batch.instance].run(inputs, outputNames);
-      const inferEnd = clock.now();
-      if (outputs.length !== outputNames.length) {
-        throw internal(`model returned ${outputs.length} output(s) for the ${outputNames.length} requested`);
-      }
-      let results: Tensor[][];
-      if (!this.#batching) {
-        results = [outputs];
-      } else {
-        results = splitBatch(outputs, entries.map((e) => e.request.batchSize));
-        if (entries.length > 1) {
-          for (let i = 0; i < entries.length; i++) results[i] = selectOutputs(results[i], outputNames, entries[i].request.outputNames);
+      const wait = gate?.acquire();
+      if (wait !== undefined) {
+        this.#waitingForGate += entries.length;
+        try {
+          await wait;
+        } finally {
+          this.#waitingForGate -= entries.length;
         }
+        // Every member was cancelled while waiting: nothing to run.
+        if (entries.every((e) => e.state === 'settled')) throw cancelledError();
+        batch.start = clock.now();
       }
-      const end = clock.now();
-      // Triton attributes a batch's compute time to each of its requests.
-      batch.computeInputNs = msToNs(inferStart - batch.start);
-      batch.computeInferNs = msToNs(inferEnd - inferStart);
-      batch.computeOutputNs = msToNs(end - inferEnd);
-      batch.results = results;
+      const instance = this.#instances[batch.instance];
+      if (instance.runRequests) await this.#runSeparately(batch, instance);
+      else await this.#runConcatenated(batch, instance);
       this.#stats.recordExecution(batch.rows, batch.computeInputNs, batch.computeInferNs, batch.computeOutputNs);
     } catch (e) {
       batch.error = executionError(e);
       this.#logger.debug('batch execution failed', { model: this.#name, requests: entries.length, error: batch.error.message });
     }
+    gate?.release();
     batch.done = true;
     this.#idle.push(batch.instance);
     if (this.#preserveOrdering) {
@@ -408,6 +403,73 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
     this.#checkDrained();
   }
 
+  /** Runs a batch as one execution of the concatenated inputs, then slices the outputs per request. */
+  async #runConcatenated(batch: Batch, instance: ModelInstance): Promise<void> {
+    const { entries } = batch;
+    const clock = this.#clock;
+    let inputs: Tensor[];
+    let outputNames: string[];
+    if (entries.length === 1) {
+      // One request: its tensors go to the instance untouched (zero copy).
+      inputs = entries[0].request.inputs;
+      outputNames = entries[0].request.outputNames;
+    } else {
+      const requests = entries.map((e) => e.request);
+      inputs = concatBatch(requests.map((r) => r.inputs), requests[0].inputs.map((t) => t.name));
+      outputNames = outputUnion(requests);
+    }
+    const inferStart = clock.now();
+    const outputs = await instance.run(inputs, outputNames);
+    const inferEnd = clock.now();
+    if (outputs.length !== outputNames.length) {
+      throw internal(`model returned ${outputs.length} output(s) for the ${outputNames.length} requested`);
+    }
+    let results: Tensor[][];
+    if (!this.#batching) {
+      results = [outputs];
+    } else {
+      results = splitBatch(outputs, entries.map((e) => e.request.batchSize));
+      if (entries.length > 1) {
+        for (let i = 0; i < entries.length; i++) results[i] = selectOutputs(results[i], outputNames, entries[i].request.outputNames);
+      }
+    }
+    const end = clock.now();
+    // Triton attributes a batch's compute time to each of its requests.
+    batch.computeInputNs = msToNs(inferStart - batch.start);
+    batch.computeInferNs = msToNs(inferEnd - inferStart);
+    batch.computeOutputNs = msToNs(end - inferEnd);
+    batch.results = results;
+  }
+
+  /**
+   * Runs a batch on a backend that needs request boundaries (JS models, like Triton's Python
+   * backend): the requests go side by side, each with its signal, and each gets its own
+   * answer or error.
+   */
+  async #runSeparately(batch: Batch, instance: ModelInstance): Promise<void> {
+    const { entries } = batch;
+    const inferStart = this.#clock.now();
+    const answers = await instance.runRequests!(entries.map((e) => ({
+      inputs: e.request.inputs, outputNames: e.request.outputNames, signal: e.request.signal,
+    })));
+    const inferEnd = this.#clock.now();
+    if (answers.length !== entries.length) throw internal(`model answered ${answers.length} request(s) of the ${entries.length} it was given`);
+    const results: Tensor[][] = new Array<Tensor[]>(entries.length);
+    const errors: (InferError | undefined)[] = new Array<InferError | undefined>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const a = answers[i];
+      const wanted = entries[i].request.outputNames.length;
+      if ('error' in a) errors[i] = executionError(a.error);
+      else if (a.outputs.length !== wanted) errors[i] = internal(`model returned ${a.outputs.length} output(s) for the ${wanted} requested`);
+      results[i] = 'error' in a ? [] : a.outputs;
+    }
+    batch.computeInputNs = msToNs(inferStart - batch.start);
+    batch.computeInferNs = msToNs(inferEnd - inferStart);
+    batch.computeOutputNs = 0;
+    batch.results = results;
+    batch.errors = errors;
+  }
+
   /** Answers every member of a finished batch (members cancelled meanwhile are skipped). */
   #release(batch: Batch): void {
     const { entries, results, error } = batch;
@@ -415,6 +477,11 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
       const e = entries[i];
       if (error !== undefined || results === undefined) {
         e.fail(error ?? internal('batch finished without results'));
+        continue;
+      }
+      const own = batch.errors?.[i];
+      if (own !== undefined) {
+        e.fail(own);
         continue;
       }
       e.succeed({

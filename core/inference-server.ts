@@ -12,16 +12,21 @@ import { silentLogger, type Logger } from './logger.ts';
 import { BackendRegistry } from './backend-registry.ts';
 import type { Backend } from './backend.ts';
 import type { ModelSource } from './model-source.ts';
-import { ModelRepository, type ModelControlMode, type ModelIndexEntry, type ServedVersion } from './model-repository.ts';
+import {
+  ModelRepository, type LoadOptions, type ModelControlMode, type ModelIndexEntry, type ServedVersion, type UnloadOptions,
+} from './model-repository.ts';
 import { resolveReshape, toScheduledRequest } from './request-validation.ts';
 import { classify } from './classification.ts';
 import type { ModelConfig } from './model-config.ts';
 import type { ModelCaller, ModelCallOptions } from './model-caller.ts';
 import type { ModelMetricsSample } from './prometheus.ts';
+import { DEFAULT_RESPONSE_CACHE_BYTES, modelUsesResponseCache, requestIsCacheable, ResponseCache } from './response-cache.ts';
+import { responseCacheKey, type CacheKey } from './response-cache-key.ts';
+import { RateLimiter, type RateLimiterInit } from './rate-limiter.ts';
 
 /** Extensions this server implements, in Triton's order (COMPAT-NOTES §1.3). */
 export const SERVER_EXTENSIONS = [
-  'classification', 'model_repository', 'schedule_policy', 'model_configuration',
+  'classification', 'model_repository', 'model_repository(unload_dependents)', 'schedule_policy', 'model_configuration',
   'binary_tensor_data', 'parameters', 'statistics',
 ] as const;
 
@@ -42,6 +47,16 @@ export interface InferenceServerInit {
   defaultMaxBatchSize?: number;
   /** Seconds between repository scans in poll mode (Triton's --repository-poll-secs, 15). */
   pollSeconds?: number;
+  /**
+   * Bytes of the response cache shared by models with `response_cache { enable: true }`
+   * (Triton's `--cache-config local,size=N`); 0 = no cache. Default DEFAULT_RESPONSE_CACHE_BYTES.
+   */
+  responseCacheBytes?: number;
+  /**
+   * Turns Triton's rate limiter on (`--rate-limit execution_count`), with any explicit
+   * resource counts (`--rate-limit-resource`); undefined = off (Triton's default).
+   */
+  rateLimit?: RateLimiterInit;
   clock?: Clock;
   logger?: Logger;
 }
@@ -82,16 +97,28 @@ export class InferenceServer {
   /** Requests inside `infer` per served version (queued or executing), for load reports. */
   readonly #inflightByVersion = new WeakMap<ServedVersion, number>();
   #idle: (() => void)[] = [];
+  /** The response cache (undefined when sized 0). */
+  readonly responseCache: ResponseCache | undefined;
+  /** The rate limiter every instance registers with (undefined when off). */
+  readonly rateLimiter: RateLimiter | undefined;
+  /** Cache key scope of each served version: a reload gets a new one, so old answers never match. */
+  readonly #cacheScopes = new WeakMap<ServedVersion, string>();
+  #loads = 0;
 
   constructor(init: InferenceServerInit) {
     this.#init = init;
     this.#clock = init.clock ?? systemClock;
     this.#log = init.logger ?? silentLogger;
     for (const b of init.backends) this.registry.register(b);
+    const cacheBytes = init.responseCacheBytes ?? DEFAULT_RESPONSE_CACHE_BYTES;
+    this.responseCache = cacheBytes > 0 ? new ResponseCache({ maxBytes: cacheBytes }) : undefined;
+    this.rateLimiter = init.rateLimit ? new RateLimiter(init.rateLimit) : undefined;
     this.repository = new ModelRepository({
+      rateLimiter: this.rateLimiter,
       sources: init.sources, registry: this.registry, clock: this.#clock, logger: this.#log,
       autoComplete: init.autoComplete, defaultMaxBatchSize: init.defaultMaxBatchSize,
       callModel: (req, options) => this.#callModel(req, options),
+      detectChanges: init.controlMode === 'poll',
     });
   }
 
@@ -212,6 +239,7 @@ export class InferenceServer {
       ...s.stats.counters(),
       pending: s.scheduler.pendingCount,
       loadSeconds: s.loadSeconds,
+      cacheEnabled: this.responseCache !== undefined && modelUsesResponseCache(s.config),
     }));
   }
 
@@ -219,16 +247,28 @@ export class InferenceServer {
     return this.repository.index(readyOnly);
   }
 
-  /** Explicit-mode load; UNAVAILABLE in other modes, as Triton answers. */
-  async loadModel(name: string, options: { configJson?: string } = {}): Promise<void> {
+  /**
+   * Explicit-mode load (or reload) with the repository extension's parameters: a `config`
+   * override and `file:` overrides (COMPAT-NOTES §1.12); UNAVAILABLE in other modes, as
+   * Triton answers.
+   */
+  async loadModel(name: string, options: Pick<LoadOptions, 'configJson' | 'files'> = {}): Promise<void> {
     this.#requireExplicit();
-    await this.repository.load(name, options);
+    try {
+      await this.repository.load(name, options);
+    } catch (e) {
+      // Triton answers every failed load INVALID_ARG (LoadUnloadModels: "load failed for
+      // model ..."), also when the backend could not read the model file.
+      const w = toWireError(e);
+      if (w.code === 'INTERNAL' || w.code === 'NOT_FOUND') throw new InferError('INVALID_ARG', w.message);
+      throw e;
+    }
   }
 
-  /** Explicit-mode unload; returns once the model stopped accepting requests (drain continues). */
-  unloadModel(name: string): Promise<void> {
+  /** Explicit-mode unload; resolves once the model stopped accepting requests and drained. */
+  unloadModel(name: string, options: UnloadOptions = {}): Promise<void> {
     this.#requireExplicit();
-    return this.repository.unload(name);
+    return this.repository.unload(name, options);
   }
 
   /**
@@ -243,8 +283,28 @@ export class InferenceServer {
     this.#inflightByVersion.set(served, this.inflightOf(served) + 1);
     try {
       const scheduled = toScheduledRequest(req, served.config, options.signal);
+      let miss: { key: CacheKey; lookupMs: number } | undefined;
+      if (this.responseCache !== undefined && modelUsesResponseCache(served.config) && requestIsCacheable(req)) {
+        // A hit skips the queue and the model (COMPAT-NOTES §3.8); key building counts as lookup time.
+        const lookupStart = this.#clock.now();
+        const key = responseCacheKey(this.#cacheScope(served), req);
+        const hit = this.responseCache.lookup(key);
+        const lookupEnd = this.#clock.now();
+        if (hit !== undefined) {
+          served.stats.recordCacheHit(msToNs(lookupEnd - start), msToNs(lookupStart - start), msToNs(lookupEnd - lookupStart));
+          const resp: InferResponse = { modelName: served.name, modelVersion: String(served.version), outputs: hit };
+          if (req.id) resp.id = req.id;
+          return resp;
+        }
+        miss = { key, lookupMs: lookupEnd - lookupStart };
+      }
       const result = await served.scheduler.schedule(scheduled);
       const outputs = this.#shapeOutputs(req, served, scheduled.outputNames, result.outputs);
+      if (miss !== undefined) {
+        const insertStart = this.#clock.now();
+        this.responseCache!.insert(miss.key, outputs);
+        served.stats.recordCacheMiss(msToNs(miss.lookupMs + this.#clock.now() - insertStart));
+      }
       served.stats.recordSuccess(msToNs(this.#clock.now() - start), result.timing, this.#clock.epochMs());
       const resp: InferResponse = { modelName: served.name, modelVersion: String(served.version), outputs };
       if (req.id) resp.id = req.id;
@@ -257,6 +317,15 @@ export class InferenceServer {
       this.#inflightByVersion.set(served, this.inflightOf(served) - 1);
       if (--this.#inflight === 0 && this.#idle.length > 0) for (const f of this.#idle.splice(0)) f();
     }
+  }
+
+  #cacheScope(served: ServedVersion): string {
+    let scope = this.#cacheScopes.get(served);
+    if (scope === undefined) {
+      scope = `${served.name}\u0000${served.version}\u0000${++this.#loads}`;
+      this.#cacheScopes.set(served, scope);
+    }
+    return scope;
   }
 
   #shapeOutputs(req: InferRequest, served: ServedVersion, names: string[], outputs: Tensor[]): Tensor[] {
@@ -290,13 +359,18 @@ export class InferenceServer {
     }, ms);
   }
 
-  /** Poll mode: load models that appeared, unload those that disappeared. */
+  /**
+   * Poll mode: load models that appeared, reload changed ones, unload those that disappeared
+   * (ModelRepository.poll). A scan that fails changes nothing: a repository briefly unreadable
+   * must not unload every model.
+   */
   async #poll(): Promise<void> {
-    const before = new Set(this.repository.presentModelNames());
-    await this.repository.rescan().catch((e) => this.#log.warn('repository scan failed', { reason: String(e) }));
-    const after = new Set(this.repository.presentModelNames());
-    for (const n of after) if (!before.has(n)) await this.repository.load(n).catch(() => undefined);
-    for (const n of before) if (!after.has(n)) await this.repository.unload(n);
+    try {
+      const { loaded, unloaded } = await this.repository.poll();
+      if (loaded.length > 0 || unloaded.length > 0) this.#log.info('repository poll applied changes', { loaded: loaded.join(','), unloaded: unloaded.join(',') });
+    } catch (e) {
+      this.#log.warn('repository poll failed; models unchanged', { reason: e instanceof Error ? e.message : String(e) });
+    }
   }
 }
 

@@ -5,8 +5,11 @@
  * message saying how to fix the config.
  */
 import { invalidArg } from '../protocol/errors.ts';
-import type { ModelConfig, ModelQueuePolicy } from './model-config.ts';
+import type { ModelConfig, ModelQueuePolicy, ModelSignature } from './model-config.ts';
+import { configTypeToDataType } from '../protocol/datatypes.ts';
+import type { DataType } from '../protocol/datatypes.ts';
 import { ENSEMBLE_PLATFORM } from './model-config-platforms.ts';
+import { findStepCycle } from './ensemble-graph.ts';
 
 /** §3.4: preferred sizes, priority levels and preserve_ordering. */
 export function validateDynamicBatching(cfg: ModelConfig): void {
@@ -83,9 +86,21 @@ export function validateSequenceBatching(cfg: ModelConfig): void {
       }
     }
   }
+  for (const ci of sb.control_input) {
+    // One value per row per tensor: a tensor cannot be, say, START and END at once.
+    if (ci.control.length !== 1) {
+      throw invalidArg(`${m}: sequence batching control tensor '${ci.name}' gives ${ci.control.length} controls; give exactly one control per control_input`);
+    }
+    if (cfg.input.some((i) => i.name === ci.name)) {
+      throw invalidArg(`${m}: sequence batching control tensor '${ci.name}' is also listed in 'input'; the batcher feeds it, so remove it from 'input'`);
+    }
+  }
   for (const size of sb.oldest?.preferred_batch_size ?? []) {
     if (size <= 0) throw invalidArg(`${m}: sequence batching preferred_batch_size ${size} must be positive`);
     if (size > cfg.max_batch_size) throw invalidArg(`${m}: sequence batching preferred_batch_size ${size} must be <= max_batch_size (${cfg.max_batch_size})`);
+  }
+  if (sb.oldest && !(sb.oldest.max_candidate_sequences >= 1)) {
+    throw invalidArg(`${m}: sequence batching oldest strategy needs max_candidate_sequences >= 1 (the sequences batched together per instance), got ${sb.oldest.max_candidate_sequences}`);
   }
   const util = sb.direct?.minimum_slot_utilization;
   if (util !== undefined && !(util >= 0 && util <= 1)) {
@@ -95,6 +110,69 @@ export function validateSequenceBatching(cfg: ModelConfig): void {
     if (!s.input_name || !s.output_name) throw invalidArg(`${m}: every sequence_batching state must give input_name and output_name`);
     if (s.data_type === 'TYPE_INVALID') throw invalidArg(`${m}: sequence_batching state '${s.input_name}' must specify data_type`);
     if (s.dims.length === 0) throw invalidArg(`${m}: sequence_batching state '${s.input_name}' must specify dims`);
+    validateState(cfg, s, m);
+  }
+}
+
+type StateConfig = NonNullable<ModelConfig['sequence_batching']>['state'][number];
+
+/** §3.5 implicit state: fed by the batcher, one initial value with fixed dims and one source. */
+function validateState(cfg: ModelConfig, s: StateConfig, m: string): void {
+  const at = `${m}: sequence_batching state '${s.input_name}'`;
+  if (cfg.input.some((i) => i.name === s.input_name)) {
+    throw invalidArg(`${at} is also listed in 'input'; the batcher feeds the state, so remove it from 'input'`);
+  }
+  if (s.initial_state.length > 1) throw invalidArg(`${at} gives ${s.initial_state.length} initial_state entries; give at most one`);
+  const init = s.initial_state[0];
+  if (init === undefined) {
+    if (s.dims.some((d) => d < 0)) {
+      throw invalidArg(`${at} has variable dims [${s.dims.join(', ')}] and no initial_state; add initial_state { dims: [...] zero_data: true } with fixed dims`);
+    }
+    return;
+  }
+  if (init.data_type !== 'TYPE_INVALID' && init.data_type !== s.data_type) {
+    throw invalidArg(`${at}: initial_state data_type ${init.data_type} differs from the state's data_type ${s.data_type}; make them equal`);
+  }
+  const dims = init.dims.length > 0 ? init.dims : s.dims;
+  if (dims.some((d) => d < 0)) throw invalidArg(`${at}: initial_state dims [${dims.join(', ')}] must all be fixed (>= 0)`);
+  if ((init.zero_data === undefined) === (init.data_file === undefined || init.data_file === '')) {
+    throw invalidArg(`${at}: initial_state must give exactly one of zero_data or data_file (a file under <model>/initial_state/)`);
+  }
+  if (init.data_file !== undefined && (init.data_file.includes('..') || init.data_file.startsWith('/'))) {
+    throw invalidArg(`${at}: initial_state data_file '${init.data_file}' must be a file name inside <model>/initial_state/`);
+  }
+}
+
+/**
+ * §3.5 against the model file: every control tensor and state input is a model input of the
+ * datatype the batcher feeds, and every state output is a model output of the state's type.
+ */
+export function validateSequenceSignature(cfg: ModelConfig, sig: ModelSignature, file: string): void {
+  const sb = cfg.sequence_batching;
+  if (!sb) return;
+  const m = `model '${cfg.name}'`;
+  const need = (kind: 'input' | 'output', name: string, want: DataType | undefined, what: string) => {
+    const list = kind === 'input' ? sig.inputs : sig.outputs;
+    const t = list.find((x) => x.name === name);
+    if (!t) {
+      throw invalidArg(`${m}: ${file} names ${what} '${name}', but the model has no such ${kind}; the model's ${kind}s are ${list.map((x) => `'${x.name}'`).join(', ') || 'none'}`);
+    }
+    if (want !== undefined && t.datatype !== want) {
+      throw invalidArg(`${m}: ${what} '${name}' is ${want} in ${file}, but the model's ${kind} is ${t.datatype}; make them agree`);
+    }
+  };
+  for (const ci of sb.control_input) {
+    const c = ci.control[0];
+    if (c === undefined) continue;
+    const dt: DataType | undefined = c.kind === 'CONTROL_SEQUENCE_CORRID'
+      ? configTypeToDataType(c.data_type)
+      : c.int32_false_true.length > 0 ? 'INT32' : c.fp32_false_true.length > 0 ? 'FP32' : 'BOOL';
+    need('input', ci.name, dt, `control tensor (${c.kind})`);
+  }
+  for (const s of sb.state) {
+    const dt = configTypeToDataType(s.data_type);
+    need('input', s.input_name, dt, 'state input');
+    need('output', s.output_name, dt, 'state output');
   }
 }
 
@@ -135,6 +213,11 @@ export function validateEnsemble(cfg: ModelConfig): void {
   });
   for (const input of cfg.input) {
     if (!read.has(input.name)) throw invalidArg(`ensemble '${m}': ensemble input '${input.name}' is not used by any step's input_map`);
+  }
+  // Named before the dataflow check, which would only see the cycle as tensors nothing provides.
+  const cycle = findStepCycle(es.step);
+  if (cycle) {
+    throw invalidArg(`ensemble '${m}': steps form a cycle: ${cycle.map((i) => `step ${i} ('${es.step[i].model_name}')`).join(' → ')}; every tensor must be computed before it is read`);
   }
   // Dataflow: a step fires once all its inputs are available (ensemble inputs or earlier outputs).
   const available = new Set(cfg.input.map((i) => i.name));

@@ -9,6 +9,7 @@ import { dataTypeToConfigType } from '../protocol/datatypes.ts';
 import { invalidArg } from '../protocol/errors.ts';
 import type { ModelConfig, ModelSignature, TensorSignature } from './model-config.ts';
 import { unknownTensorError } from './model-config-autocomplete.ts';
+import { validateSequenceSignature } from './model-config-validate-schedulers.ts';
 
 const fmt = (dims: readonly number[]) => `[${dims.join(', ')}]`;
 
@@ -69,4 +70,5 @@ export function validateAgainstSignature(cfg: ModelConfig, sig: ModelSignature, 
       + `but ${file} does not declare it; add it to 'input' (the model's inputs are ${sig.inputs.map((t) => `'${t.name}'`).join(', ')})`,
     );
   }
+  validateSequenceSignature(cfg, sig, file);
 }

@@ -73,15 +73,18 @@ export function selectVersions(present: readonly number[], policy: ModelVersionP
 /**
  * The model file of a version. ONNX models may be a file `model.onnx` or a folder
  * `model.onnx/` holding `model.onnx` plus external-data files (COMPAT-NOTES §4.1).
+ * Several names: the first present wins (a JS model may be `model.js`, `.mjs` or `.ts`).
  */
-export async function resolveModelFile(loc: ModelLocation, version: number, filename: string): Promise<string> {
-  const path = `${loc.name}/${version}/${filename}`;
+export async function resolveModelFile(loc: ModelLocation, version: number, filename: string | readonly string[]): Promise<string> {
+  const names = typeof filename === 'string' ? [filename] : filename;
   const entries = await loc.source.list(`${loc.name}/${version}`);
-  const entry = entries.find((e) => e.name === filename);
-  if (!entry) {
-    const found = entries.map((e) => e.name).join(', ') || 'nothing';
-    throw new InferError('INVALID_ARG', `model '${loc.name}' version ${version}: expected model file '${path}' but found ${found}; `
-      + `put the model there or set default_model_filename in config.pbtxt`);
+  for (const name of names) {
+    const path = `${loc.name}/${version}/${name}`;
+    const entry = entries.find((e) => e.name === name);
+    if (entry) return entry.kind === 'directory' ? `${path}/${name}` : path;
   }
-  return entry.kind === 'directory' ? `${path}/${filename}` : path;
+  const found = entries.map((e) => e.name).join(', ') || 'nothing';
+  const expected = names.map((n) => `'${loc.name}/${version}/${n}'`).join(' or ');
+  throw new InferError('INVALID_ARG', `model '${loc.name}' version ${version}: expected model file ${expected} but found ${found}; `
+    + `put the model there or set default_model_filename in config.pbtxt`);
 }

@@ -79,6 +79,14 @@ export interface ModelCounters {
   computeOutputNs: number;
   /** Busy time of all executions (each batch counted once), for measured throughput. */
   executionNs: number;
+  /** `nv_cache_num_hits_per_model`. */
+  cacheHitCount: number;
+  /** `nv_cache_hit_duration_per_model` × 1000 (lookups that hit). */
+  cacheHitNs: number;
+  /** `nv_cache_num_misses_per_model`. */
+  cacheMissCount: number;
+  /** `nv_cache_miss_duration_per_model` × 1000 (lookup + insertion of misses). */
+  cacheMissNs: number;
 }
 
 /** A mutable count + total pair. */
@@ -116,6 +124,8 @@ export class ModelStats {
   readonly #computeInput = new Accum();
   readonly #computeInfer = new Accum();
   readonly #computeOutput = new Accum();
+  readonly #cacheHit = new Accum();
+  readonly #cacheMiss = new Accum();
   readonly #failures: Record<FailureReason, number> = { REJECTED: 0, CANCELED: 0, BACKEND: 0, OTHER: 0 };
   readonly #batches = new Map<number, BatchAccum>();
 
@@ -131,6 +141,27 @@ export class ModelStats {
     this.#computeInfer.add(timing.computeInferNs);
     this.#computeOutput.add(timing.computeOutputNs);
     if (epochMs > this.#lastInference) this.#lastInference = epochMs;
+  }
+
+  /**
+   * One request answered from the response cache (Triton's `UpdateSuccessCacheHit`): it counts
+   * in success and queue (queue = arrival to the lookup) and in cache_hit (the lookup), but not
+   * in inference/execution counts or compute durations, so compute counts stay
+   * success − cache_hit. `last_inference` is not moved, as in Triton (no model execution).
+   */
+  recordCacheHit(totalNs: number, queueNs: number, lookupNs: number): void {
+    this.#success.add(totalNs);
+    this.#queue.add(queueNs);
+    this.#cacheHit.add(lookupNs);
+  }
+
+  /**
+   * The cache side of a successful request that missed (Triton's `UpdateSuccessCacheMiss`):
+   * `ns` = lookup + insertion. Record the request itself with `recordSuccess` (its total
+   * includes these).
+   */
+  recordCacheMiss(ns: number): void {
+    this.#cacheMiss.add(ns);
   }
 
   /** One failed request, `totalNs` from arrival to the error, counted under `reason`. */
@@ -174,9 +205,8 @@ export class ModelStats {
         compute_input: this.#computeInput.toJSON(),
         compute_infer: this.#computeInfer.toJSON(),
         compute_output: this.#computeOutput.toJSON(),
-        // No response cache in infermesh: always zero, present because clients read them.
-        cache_hit: { count: 0, ns: 0 },
-        cache_miss: { count: 0, ns: 0 },
+        cache_hit: this.#cacheHit.toJSON(),
+        cache_miss: this.#cacheMiss.toJSON(),
       },
       response_stats: {},
       batch_stats: sizes.map((size) => {
@@ -200,6 +230,10 @@ export class ModelStats {
       computeInferNs: this.#computeInfer.ns,
       computeOutputNs: this.#computeOutput.ns,
       executionNs: this.#executionNs,
+      cacheHitCount: this.#cacheHit.count,
+      cacheHitNs: this.#cacheHit.ns,
+      cacheMissCount: this.#cacheMiss.count,
+      cacheMissNs: this.#cacheMiss.ns,
     };
   }
 }

@@ -14,6 +14,8 @@ export interface ModelMetricsSample extends ModelCounters {
   tags?: Record<string, string>;
   pending: number;
   loadSeconds?: number;
+  /** The model uses the response cache: only then are the `nv_cache_*` families exported (as Triton). */
+  cacheEnabled?: boolean;
 }
 
 /** Host-wide gauges (`nv_cpu_*`); omitted when the host cannot measure them. */
@@ -44,6 +46,11 @@ const MODEL_FAMILIES: readonly Family[] = [
   { name: 'nv_inference_compute_output_duration_us', type: 'counter', help: 'Cumulative inference compute output duration in microseconds (does not include cached requests)', value: (s) => usOf(s.computeOutputNs) },
   { name: 'nv_inference_pending_request_count', type: 'gauge', help: 'Instantaneous number of pending requests awaiting execution per-model.', value: (s) => s.pending },
   { name: 'nv_model_load_duration_secs', type: 'gauge', help: 'Model load time in seconds', value: (s) => s.loadSeconds },
+  // Triton's cache families (core/src/metrics.cc), present only for models that use the cache.
+  { name: 'nv_cache_num_hits_per_model', type: 'counter', help: 'Number of cache hits per model', value: (s) => (s.cacheEnabled ? s.cacheHitCount : undefined) },
+  { name: 'nv_cache_num_misses_per_model', type: 'counter', help: 'Number of cache misses per model', value: (s) => (s.cacheEnabled ? s.cacheMissCount : undefined) },
+  { name: 'nv_cache_hit_duration_per_model', type: 'counter', help: 'Total cache hit duration per model, in microseconds', value: (s) => (s.cacheEnabled ? usOf(s.cacheHitNs) : undefined) },
+  { name: 'nv_cache_miss_duration_per_model', type: 'counter', help: 'Total cache miss (insert+lookup) duration per model, in microseconds', value: (s) => (s.cacheEnabled ? usOf(s.cacheMissNs) : undefined) },
 ];
 
 const FAILURE_REASONS: readonly FailureReason[] = ['REJECTED', 'CANCELED', 'BACKEND', 'OTHER'];

@@ -9,6 +9,7 @@ import type { InferRequest } from '../protocol/infer.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import type { ModelConfig, ModelInput } from './model-config.ts';
 import type { ScheduledRequest } from './scheduler.ts';
+import { sequenceFlagsOf } from './sequence-params.ts';
 
 const BATCH_NOTE = ' NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be prepended '
   + 'to each input shape. If you want to specify the full shape including the batch dim in your input dims config, '
@@ -110,5 +111,8 @@ export function toScheduledRequest(req: InferRequest, config: ModelConfig, signa
   } else {
     outputNames = config.output.map((o) => o.name);
   }
-  return { inputs, outputNames, batchSize, ...schedulingParams(req), signal };
+  const scheduled: ScheduledRequest = { inputs, outputNames, batchSize, ...schedulingParams(req), signal, parameters: req.parameters };
+  const sequence = sequenceFlagsOf(req.parameters);
+  if (sequence !== undefined) scheduled.sequence = sequence;
+  return scheduled;
 }

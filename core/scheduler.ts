@@ -4,6 +4,7 @@
  * validated against the model config.
  */
 import type { Tensor } from '../protocol/tensor.ts';
+import type { Parameters } from '../protocol/infer.ts';
 
 /** A validated request as a scheduler sees it. */
 export interface ScheduledRequest {
@@ -19,6 +20,26 @@ export interface ScheduledRequest {
   timeoutUs?: number;
   /** Aborting removes a queued request (CANCELLED); an executing one completes but is discarded. */
   signal?: AbortSignal;
+  /**
+   * The request's own parameters, for schedulers that pass the request on: the ensemble
+   * scheduler forwards them to its steps (sequence ids, priority, custom parameters).
+   */
+  parameters?: Parameters;
+  /**
+   * Sequence membership from the `sequence_id` / `sequence_start` / `sequence_end` parameters
+   * (core/sequence-params.ts); undefined when the id is absent, 0 or "" (not in a sequence).
+   */
+  sequence?: SequenceFlags;
+}
+
+/** A request's place in a sequence (triton-extension-sequence.md). */
+export interface SequenceFlags {
+  /** The correlation id: a uint64 as bigint, or a string id. Never 0n or "". */
+  id: bigint | string;
+  /** First request of the sequence (resets implicit state, sets the START control). */
+  start: boolean;
+  /** Last request of the sequence (its slot is freed once it has run). */
+  end: boolean;
 }
 
 /** Where time went for one request, in nanoseconds (Triton's statistics units). */

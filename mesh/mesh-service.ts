@@ -22,6 +22,8 @@ import { PeerLiveness } from './peer-liveness.ts';
 import { StatusGossip, type LocalStatus, type MeshRole } from './status-gossip.ts';
 import { handleInfer, MeshInferClient, type InferHandler } from './infer-protocol.ts';
 import { Router, type RouteCandidate } from './router.ts';
+import { ModelFileIndex } from './model-files.ts';
+import { handleBlobs } from './blob-protocol.ts';
 
 /**
  * Default end-to-end budget of a routed request without its own deadline: long enough for any
@@ -68,6 +70,11 @@ export interface MeshServiceInit {
   defaultDeadlineMs?: number;
   /** Engines/devices to advertise (`onnxruntime-node:cpu`, …). */
   engines?: () => string[];
+  /**
+   * Advertise the served models' files and serve them over the blob protocol, so peers without
+   * the repository (browser tabs) can load them (default true when there is a core).
+   */
+  shareModelFiles?: boolean;
   random?: () => number;
   clock?: Clock;
   logger?: Logger;
@@ -103,9 +110,14 @@ export class MeshService implements Startable {
   readonly #gossip: StatusGossip;
   readonly #liveness: PeerLiveness;
   readonly #meters = new WeakMap<ServedVersion, ThroughputMeter>();
+  readonly #files?: ModelFileIndex;
   #handler?: InferHandler;
+  #unhandleBlobs?: () => Promise<void>;
   #inflight = 0;
   #started = false;
+  /** Shutdown grace: this host advertises no models (peers stop sending) but still serves. */
+  #withdrawn = false;
+  #offChange?: () => void;
 
   constructor(init: MeshServiceInit) {
     this.#init = init;
@@ -121,6 +133,9 @@ export class MeshService implements Startable {
       node: init.node, directory: this.directory, role: init.role ?? (init.core ? 'server' : 'client'),
       snapshot: () => this.#localStatus(), intervalMs: init.statusIntervalMs, clock: this.#clock, logger: this.#log,
     });
+    if (init.core && init.shareModelFiles !== false) {
+      this.#files = new ModelFileIndex({ repository: init.core.repository, onChange: () => this.#gossip.changed(), logger: this.#log });
+    }
   }
 
   get peerId(): string {
@@ -143,16 +158,38 @@ export class MeshService implements Startable {
       this.#handler = await handleInfer(this.node, (req, opts) => core.infer(req, { signal: opts.signal }), {
         admit: () => core.inflight < limit, clock: this.#clock, logger: this.#log,
       });
+      // A version that becomes READY or starts unloading is told to peers at once, not a tick later.
+      this.#offChange = core.repository.onChange(() => this.#gossip.changed());
     }
+    if (this.#files) this.#unhandleBlobs = await handleBlobs(this.node, this.#files.provider, { logger: this.#log });
     this.#gossip.start();
+  }
+
+  /**
+   * Shutdown grace (Triton issue #6230): from now on this host advertises no models, so peers
+   * stop routing to it, while it keeps answering whatever still arrives (requests routed before
+   * peers heard). Publishes the empty report at once. Requests entering through this host go to
+   * peers when one serves the model. Idempotent.
+   */
+  async withdraw(): Promise<void> {
+    if (this.#withdrawn) return;
+    this.#withdrawn = true;
+    await this.#gossip.publishNow();
+  }
+
+  /** True once {@link withdraw} was called. */
+  get withdrawn(): boolean {
+    return this.#withdrawn;
   }
 
   /** Leaves the mesh: stops advertising first (peers stop sending), then stops serving. */
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    this.#offChange?.();
     this.#gossip.stop();
     await this.#handler?.stop();
+    await this.#unhandleBlobs?.().catch(() => undefined);
     this.client.close();
     this.#liveness.stop();
     this.directory.stop();
@@ -169,8 +206,9 @@ export class MeshService implements Startable {
    * local server's own answer (Triton's "unknown model" errors).
    */
   async infer(req: InferRequest, options: MeshInferCallOptions = {}): Promise<InferResponse> {
-    const local = this.#localVersion(req.modelName, req.modelVersion);
-    const remote = this.directory.peersServing(req.modelName, req.modelVersion).filter((e) => e.peerId !== this.peerId);
+    const target = this.#targetVersion(req.modelName, req.modelVersion);
+    const local = this.#localVersion(req.modelName, target);
+    const remote = target === undefined ? [] : this.directory.peersServing(req.modelName, target).filter((e) => e.peerId !== this.peerId);
     if (!local && remote.length === 0) {
       if (this.#core) return this.#core.infer(req, { signal: options.signal });
       throw notFound(`Request for unknown model: '${req.modelName}' is not found on any peer of the mesh`);
@@ -182,7 +220,7 @@ export class MeshService implements Startable {
     this.#inflight++;
     try {
       const resp = await this.router.route(
-        () => this.#candidates(req.modelName, req.modelVersion),
+        () => this.#candidates(req.modelName, this.#targetVersion(req.modelName, req.modelVersion)),
         (c, signal) => {
           if (attempts++ > 0) this.counters.retries++;
           if (c.local) {
@@ -226,6 +264,28 @@ export class MeshService implements Startable {
 
   // ---------------------------------------------------------------------------------------
 
+  /**
+   * The version a request is routed to. An explicit version is taken as asked (canonical form,
+   * `02` = `2`). A request without one goes to the highest version READY anywhere in the mesh
+   * (this host, or a peer's unexpired report), so the mesh answers like one Triton server,
+   * whose unversioned requests go to its highest READY version (COMPAT-NOTES §3.2); hosts still
+   * serving only older versions get no unversioned traffic (ARCHITECTURE.md, "Versions in the
+   * mesh"). Undefined when nobody serves the model.
+   */
+  #targetVersion(model: string, version?: string): string | undefined {
+    if (version !== undefined && version !== '') return /^[0-9]+$/.test(version) ? String(Number(version)) : version;
+    let best = -1;
+    if (this.#core) for (const s of this.#core.repository.readyVersions(model)) best = Math.max(best, s.version);
+    for (const e of this.directory.peersServing(model)) {
+      if (e.peerId === this.peerId) continue;
+      for (const v of e.status!.models.find((s) => s.name === model)!.versions) {
+        const n = Number(v);
+        if (/^[0-9]+$/.test(v) && Number.isSafeInteger(n)) best = Math.max(best, n);
+      }
+    }
+    return best < 0 ? undefined : String(best);
+  }
+
   #localVersion(name: string, version?: string): ServedVersion | undefined {
     if (!this.#core) return undefined;
     try {
@@ -246,7 +306,11 @@ export class MeshService implements Startable {
 
   #candidates(model: string, version?: string): RouteCandidate[] {
     const out: RouteCandidate[] = [];
-    const local = this.#localVersion(model, version);
+    if (version === undefined) return out;
+    // While withdrawn (shutdown grace), requests entering here go to a peer when one serves the model.
+    const local = this.#withdrawn && this.directory.peersServing(model, version).some((e) => e.peerId !== this.peerId)
+      ? undefined
+      : this.#localVersion(model, version);
     if (local) {
       const throughput = this.#meter(local).itemsPerSecond;
       // Everything in the local system (queued and executing), the same measure peers report as queued + in_flight.
@@ -274,7 +338,8 @@ export class MeshService implements Startable {
     const models: ModelStatus[] = [];
     let capacity = 0;
     let queued = 0;
-    if (this.#core) {
+    // Withdrawn (shutdown grace): no models, so every router stops choosing this host.
+    if (this.#core && !this.#withdrawn) {
       const byName = new Map<string, ServedVersion[]>();
       for (const s of this.#core.repository.allReady()) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
       for (const [name, versions] of byName) {
@@ -294,6 +359,7 @@ export class MeshService implements Startable {
         models.push({
           name, versions: meta.versions, platform: meta.platform, maxBatchSize: latest.config.max_batch_size,
           inputs: meta.inputs.map(sig), outputs: meta.outputs.map(sig), throughput, queued: pending, inFlight: Math.max(0, inSystem - pending),
+          files: this.#files?.filesOf(versions) ?? [],
         });
       }
     }

@@ -42,7 +42,7 @@ export const DEFAULT_MIN_PUBLISH_GAP_MS = 50;
 /** Bounds on the repeated fields of a report, checked while decoding. */
 const STATUS_DECODE_LIMITS = {
   addresses: 64, engines: 64, models: 4096,
-  models$: { versions: 1024, inputs: 1024, outputs: 1024, inputs$: { shape: 64 }, outputs$: { shape: 64 } },
+  models$: { versions: 1024, inputs: 1024, outputs: 1024, files: 1024, inputs$: { shape: 64 }, outputs$: { shape: 64 } },
 };
 
 /** What kind of peer this is. */

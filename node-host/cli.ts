@@ -5,10 +5,12 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MESH_LISTEN, serve, type ServeOptions } from './serve.ts';
+import { DEFAULT_GRPC_PORT } from './grpc-server.ts';
 import { writeNewIdentity, writeNewSwarmKey } from './mesh-files.ts';
 import { peerIdOf } from '../mesh/identity.ts';
 import { DEFAULT_CLIENT_WAIT_MS, inferCommand, peersCommand } from './mesh-client-commands.ts';
 import { createNodeLogger, type LogLevel } from './logger-node.ts';
+import { parseCacheConfig, parseRateLimit } from './cli-cache-rate-limit.ts';
 
 const USAGE = `infermesh — a decentralized inference mesh that speaks Triton's protocols
 
@@ -23,7 +25,8 @@ serve options (Triton's names and defaults where Triton has them):
   --model-repository DIR        model repository (repeatable; Triton layout: DIR/<model>/<version>/model.onnx)
   --host ADDR                   address to bind (default 0.0.0.0)
   --http-port N                 KServe v2 HTTP port (default 8000; 0 = a free port)
-  --grpc-port N                 gRPC port (default 8001; the gRPC endpoint is not implemented yet)
+  --grpc-port N                 KServe v2 / Triton gRPC port (default 8001; 0 = a free port)
+  --allow-grpc true|false       serve gRPC (default true)
   --metrics-port N              Prometheus metrics port (default 8002; 0 = a free port)
   --allow-metrics true|false    serve metrics (default true)
   --model-control-mode MODE     none (default) | poll | explicit
@@ -33,10 +36,18 @@ serve options (Triton's names and defaults where Triton has them):
   --disable-auto-complete-config   same as --strict-model-config
   --strict-readiness true|false ready only when every model is ready (default true)
   --exit-timeout-secs N         on SIGINT/SIGTERM wait this long for in-flight requests (default 30)
+  --shutdown-grace-secs S       on SIGINT/SIGTERM first stop advertising models (mesh status, readiness) and keep
+                                  serving S seconds before draining (default: 3.5 with the mesh, 0 without;
+                                  counts within --exit-timeout-secs)
   --backend-config onnxruntime,KEY=VALUE   ONNX Runtime options (repeatable):
                                   intra-op-threads=N, inter-op-threads=N, enable-webgpu=true, allow-spinning=false
   --cors-origin ORIGIN          send CORS headers allowing ORIGIN ('*' for any) — off by default
   --http-max-body-bytes N       largest request body (default 536870912)
+  --cache-config local,size=N   response cache size in bytes for models with response_cache { enable: true }
+                                  (default 67108864; size=0 turns the cache off)
+  --rate-limit off|execution_count   off (default), or run an instance only when its rate_limiter resources are free
+  --rate-limit-resource NAME:COUNT[:DEVICE]   available count of a resource (repeatable; default: the largest
+                                  count any instance asks for)
   --id NAME                     server name reported by GET /v2 (default infermesh)
   --log-verbose N               1 or more logs debug lines (default 0)
   --log-format text|json        log line format (default text)
@@ -49,6 +60,8 @@ mesh options (serve joins the mesh unless --no-mesh):
   --identity FILE               keep this host's peer id across restarts (created if missing)
   --allow-peer PEERID           only these peers may connect (repeatable)
   --no-mesh                     serve alone, without joining a mesh
+  --no-contribute               do not serve the browser contributor page at /contribute (served by default
+                                  on the HTTP port when in a mesh; in a private mesh it hands out the swarm key)
 
 keygen:
   infermesh keygen --swarm-key FILE    write a new private-mesh key (give every node the same file)
@@ -56,12 +69,20 @@ keygen:
 
 Examples:
   infermesh serve --model-repository examples/models
-  infermesh serve --model-repository /models --http-port 0 --metrics-port 0 --model-control-mode explicit --load-model simple
+  infermesh serve --model-repository /models --http-port 0 --grpc-port 0 --metrics-port 0 --model-control-mode explicit --load-model simple
 `;
 
 /** Raised for a command line a person must correct; printed without a stack. */
 class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** A non-negative number of seconds (fractions allowed), or undefined when the flag is absent. */
+function seconds(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86400) throw new UsageError(`--${name} must be a number of seconds in [0, 86400], got '${v}'`);
+  return n;
 }
 
 function int(name: string, v: string | undefined, fallback: number, min = 0, max = 65535): number {
@@ -89,6 +110,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       host: { type: 'string' },
       'http-port': { type: 'string' },
       'grpc-port': { type: 'string' },
+      'allow-grpc': { type: 'string' },
       'metrics-port': { type: 'string' },
       'allow-metrics': { type: 'string' },
       'model-control-mode': { type: 'string' },
@@ -98,6 +120,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       'disable-auto-complete-config': { type: 'boolean' },
       'strict-readiness': { type: 'string' },
       'exit-timeout-secs': { type: 'string' },
+      'shutdown-grace-secs': { type: 'string' },
       'backend-config': { type: 'string', multiple: true },
       'cors-origin': { type: 'string' },
       'http-max-body-bytes': { type: 'string' },
@@ -110,6 +133,10 @@ export function parseServeArgs(args: string[]): ServeOptions {
       identity: { type: 'string' },
       'allow-peer': { type: 'string', multiple: true },
       'no-mesh': { type: 'boolean' },
+      'cache-config': { type: 'string', multiple: true },
+      'rate-limit': { type: 'string' },
+      'rate-limit-resource': { type: 'string', multiple: true },
+      'no-contribute': { type: 'boolean' },
     },
   });
   const repos = values['model-repository'] ?? [];
@@ -140,7 +167,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     repositories: repos,
     host: values.host ?? '0.0.0.0',
     httpPort: int('http-port', values['http-port'], 8000),
-    grpcPort: values['grpc-port'] === undefined ? undefined : int('grpc-port', values['grpc-port'], 8001),
+    grpcPort: bool('allow-grpc', values['allow-grpc'], true) ? int('grpc-port', values['grpc-port'], DEFAULT_GRPC_PORT) : undefined,
     metricsPort: bool('allow-metrics', values['allow-metrics'], true) ? int('metrics-port', values['metrics-port'], 8002) : undefined,
     controlMode: mode,
     pollSeconds: int('repository-poll-secs', values['repository-poll-secs'], 15, 1, 86400),
@@ -148,12 +175,16 @@ export function parseServeArgs(args: string[]): ServeOptions {
     autoComplete: !(values['strict-model-config'] || values['disable-auto-complete-config']),
     strictReadiness: bool('strict-readiness', values['strict-readiness'], true),
     exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 30, 0, 86400),
+    shutdownGraceSecs: seconds('shutdown-grace-secs', values['shutdown-grace-secs']),
     corsOrigin: values['cors-origin'],
     maxBodyBytes: int('http-max-body-bytes', values['http-max-body-bytes'], 512 * 1024 * 1024, 1024, 2 ** 31 - 1),
     id: values.id,
+    responseCacheBytes: parseCacheConfig(values['cache-config'] ?? []),
+    rateLimit: parseRateLimit(values['rate-limit'], values['rate-limit-resource'] ?? []),
     ort,
     logLevel: (verbose > 0 ? 'debug' : 'info') as LogLevel,
     logFormat,
+    contribute: !values['no-contribute'],
     mesh: values['no-mesh'] ? undefined : {
       listen: values.listen ?? DEFAULT_MESH_LISTEN,
       bootstrap: values.bootstrap ?? [],

@@ -10,10 +10,12 @@ import { HTTP_STATUS, InferError, invalidArg, isInferError, toWireError, unsuppo
 import { allowedMethods, matchRoute, type Route } from '../protocol/http-routes.ts';
 import { binaryOutputNames, decodeHttpInferRequest, encodeErrorBody, encodeHttpInferResponse } from '../protocol/http-infer.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../protocol/limits.ts';
+import { httpRepositoryParameters, readLoadParameters, readUnloadParameters } from '../protocol/repository-parameters.ts';
 import type { InferenceServer } from '../core/inference-server.ts';
 import type { Logger } from '../core/logger.ts';
 import type { MeshService } from '../mesh/mesh-service.ts';
 import { readBody } from './http-body.ts';
+import type { ContributeRoute } from './contribute-route.ts';
 
 /** Options of the HTTP endpoint. */
 export interface HttpServerOptions {
@@ -26,6 +28,8 @@ export interface HttpServerOptions {
   corsOrigin?: string;
   /** When set, infer and metadata cover every model of the mesh, and GET /v2/mesh answers. */
   mesh?: MeshService;
+  /** When set, `/contribute` serves the browser contributor page (outside KServe's /v2). */
+  contribute?: ContributeRoute;
   logger: Logger;
 }
 
@@ -79,7 +83,7 @@ export class KServeHttpServer {
    * the kernel's accept queue, i.e. requests a client has already sent. Bounded by `timeoutMs`.
    */
   async drain(timeoutMs: number, quietMs = DRAIN_QUIET_MS): Promise<void> {
-    this.#draining = true;
+    this.beginDrain();
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const left = deadline - performance.now();
@@ -99,6 +103,14 @@ export class KServeHttpServer {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
+  }
+
+  /**
+   * Readiness turns false and every answer closes its connection, but requests are served as
+   * usual: the shutdown grace period, while load balancers and peers stop sending here.
+   */
+  beginDrain(): void {
+    this.#draining = true;
   }
 
   /** HTTP requests received and not yet answered. */
@@ -135,6 +147,7 @@ export class KServeHttpServer {
         return;
       }
     }
+    if (this.#opts.contribute?.matches(path)) return this.#opts.contribute.handle(req, res, path);
     const route = matchRoute(path);
     try {
       if (route.kind === 'not-found') return sendError(res, 404, 'Not Found');
@@ -172,17 +185,16 @@ export class KServeHttpServer {
       }
       case 'repository-control': {
         if (route.repository !== undefined) throw unsupported("'repository_name' specification is not supported");
-        const body = await this.#jsonBody(req);
-        const params = (body?.parameters ?? {}) as Record<string, unknown>;
-        if (typeof params !== 'object' || params === null || Array.isArray(params)) throw invalidArg("'parameters' must be an object");
+        // A load may carry model files (base64 `file:` parameters): the body limit is the infer one.
+        const body = await this.#jsonBody(req, route.action === 'load' ? this.#opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES : undefined);
+        const params = httpRepositoryParameters(body?.parameters, (s) => {
+          const b = Buffer.from(s, 'base64');
+          return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+        });
         if (route.action === 'load') {
-          const fileKeys = Object.keys(params).filter((k) => k.startsWith('file:'));
-          if (fileKeys.length > 0) throw unsupported(`file overrides (${fileKeys.join(', ')}) are not supported yet: put the files in the model repository and load without them`);
-          const config = params.config;
-          if (config !== undefined && typeof config !== 'string') throw invalidArg("load parameter 'config' must be a string holding the model configuration as JSON");
-          await core.loadModel(route.model, { configJson: config as string | undefined });
+          await core.loadModel(route.model, readLoadParameters(params));
         } else {
-          await core.unloadModel(route.model);
+          await core.unloadModel(route.model, readUnloadParameters(params));
         }
         res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': '0' });
         res.end();
@@ -264,8 +276,8 @@ export class KServeHttpServer {
     res.end();
   }
 
-  async #jsonBody(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-    const body = await readBody(req, 16 * 1024 * 1024);
+  async #jsonBody(req: IncomingMessage, maxBytes = 16 * 1024 * 1024): Promise<Record<string, unknown> | undefined> {
+    const body = await readBody(req, maxBytes);
     if (body.byteLength === 0) return undefined;
     let parsed: unknown;
     try {

@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { InferError } from '../protocol/errors.ts';
-import type { ModelSource, SourceEntry } from '../core/model-source.ts';
+import type { ModelSource, SourceEntry, SourceStat } from '../core/model-source.ts';
 
 export class FsModelSource implements ModelSource {
   readonly root: string;
@@ -59,6 +59,18 @@ export class FsModelSource implements ModelSource {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /** Follows symbolic links (a repository assembled from links changes when a link target does). */
+  async stat(path: string): Promise<SourceStat | undefined> {
+    try {
+      const s = await stat(this.#path(path));
+      return { kind: s.isDirectory() ? 'directory' : 'file', size: s.isDirectory() ? 0 : s.size, mtimeMs: s.mtimeMs };
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw notFoundOr(e, `${this.root}/${path}`);
     }
   }
 

@@ -12,3 +12,4 @@ export * from './infer-parameters.ts';
 export * from './bytes-codec.ts';
 export * from './tensor-json.ts';
 export * from './http-infer.ts';
+export * from './repository-parameters.ts';

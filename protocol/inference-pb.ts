@@ -2900,3 +2900,8361 @@ export const ModelInferResponse = (() => {
   }
   return { InferOutputTensor, ModelInferResponse$parametersEntry, codec, encode, decode, stream }
 })()
+
+export interface ServerLiveRequest {}
+
+export const ServerLiveRequest = (() => {
+  let _codec: Codec<ServerLiveRequest, Partial<ServerLiveRequest>>
+  const codec = (): Codec<ServerLiveRequest, Partial<ServerLiveRequest>> => {
+    if (_codec == null) {
+      _codec = message<ServerLiveRequest, Partial<ServerLiveRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ServerLiveRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ServerLiveRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerLiveRequest>): ServerLiveRequest {
+    return decodeMessage(buf, ServerLiveRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerLiveRequest>): Generator<{}> {
+    return streamMessage(buf, ServerLiveRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ServerLiveResponse {
+  live: boolean
+}
+
+export declare namespace ServerLiveResponse {
+  export interface ServerLiveResponseLiveFieldEvent {
+    field: '$.live'
+    value: boolean
+  }
+}
+export const ServerLiveResponse = (() => {
+  type ServerLiveResponseLiveFieldEvent = ServerLiveResponse.ServerLiveResponseLiveFieldEvent
+  let _codec: Codec<ServerLiveResponse, Partial<ServerLiveResponse>>
+  const codec = (): Codec<ServerLiveResponse, Partial<ServerLiveResponse>> => {
+    if (_codec == null) {
+      _codec = message<ServerLiveResponse, Partial<ServerLiveResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.live != null && obj.live !== false)) {
+          w.uint32(8)
+          w.bool(obj.live)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          live: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.live = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.live`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ServerLiveResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ServerLiveResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerLiveResponse>): ServerLiveResponse {
+    return decodeMessage(buf, ServerLiveResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerLiveResponse>): Generator<ServerLiveResponseLiveFieldEvent> {
+    return streamMessage(buf, ServerLiveResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ServerReadyRequest {}
+
+export const ServerReadyRequest = (() => {
+  let _codec: Codec<ServerReadyRequest, Partial<ServerReadyRequest>>
+  const codec = (): Codec<ServerReadyRequest, Partial<ServerReadyRequest>> => {
+    if (_codec == null) {
+      _codec = message<ServerReadyRequest, Partial<ServerReadyRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ServerReadyRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ServerReadyRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerReadyRequest>): ServerReadyRequest {
+    return decodeMessage(buf, ServerReadyRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerReadyRequest>): Generator<{}> {
+    return streamMessage(buf, ServerReadyRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ServerReadyResponse {
+  ready: boolean
+}
+
+export declare namespace ServerReadyResponse {
+  export interface ServerReadyResponseReadyFieldEvent {
+    field: '$.ready'
+    value: boolean
+  }
+}
+export const ServerReadyResponse = (() => {
+  type ServerReadyResponseReadyFieldEvent = ServerReadyResponse.ServerReadyResponseReadyFieldEvent
+  let _codec: Codec<ServerReadyResponse, Partial<ServerReadyResponse>>
+  const codec = (): Codec<ServerReadyResponse, Partial<ServerReadyResponse>> => {
+    if (_codec == null) {
+      _codec = message<ServerReadyResponse, Partial<ServerReadyResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.ready != null && obj.ready !== false)) {
+          w.uint32(8)
+          w.bool(obj.ready)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          ready: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.ready = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.ready`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ServerReadyResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ServerReadyResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerReadyResponse>): ServerReadyResponse {
+    return decodeMessage(buf, ServerReadyResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerReadyResponse>): Generator<ServerReadyResponseReadyFieldEvent> {
+    return streamMessage(buf, ServerReadyResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelReadyRequest {
+  name: string
+  version: string
+}
+
+export declare namespace ModelReadyRequest {
+  export interface ModelReadyRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ModelReadyRequestVersionFieldEvent {
+    field: '$.version'
+    value: string
+  }
+}
+export const ModelReadyRequest = (() => {
+  type ModelReadyRequestNameFieldEvent = ModelReadyRequest.ModelReadyRequestNameFieldEvent
+  type ModelReadyRequestVersionFieldEvent = ModelReadyRequest.ModelReadyRequestVersionFieldEvent
+  let _codec: Codec<ModelReadyRequest, Partial<ModelReadyRequest>>
+  const codec = (): Codec<ModelReadyRequest, Partial<ModelReadyRequest>> => {
+    if (_codec == null) {
+      _codec = message<ModelReadyRequest, Partial<ModelReadyRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.version != null && obj.version !== '')) {
+          w.uint32(18)
+          w.string(obj.version)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          version: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.version = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelReadyRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelReadyRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelReadyRequest>): ModelReadyRequest {
+    return decodeMessage(buf, ModelReadyRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelReadyRequest>): Generator<ModelReadyRequestNameFieldEvent | ModelReadyRequestVersionFieldEvent> {
+    return streamMessage(buf, ModelReadyRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelReadyResponse {
+  ready: boolean
+}
+
+export declare namespace ModelReadyResponse {
+  export interface ModelReadyResponseReadyFieldEvent {
+    field: '$.ready'
+    value: boolean
+  }
+}
+export const ModelReadyResponse = (() => {
+  type ModelReadyResponseReadyFieldEvent = ModelReadyResponse.ModelReadyResponseReadyFieldEvent
+  let _codec: Codec<ModelReadyResponse, Partial<ModelReadyResponse>>
+  const codec = (): Codec<ModelReadyResponse, Partial<ModelReadyResponse>> => {
+    if (_codec == null) {
+      _codec = message<ModelReadyResponse, Partial<ModelReadyResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.ready != null && obj.ready !== false)) {
+          w.uint32(8)
+          w.bool(obj.ready)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          ready: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.ready = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.ready`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelReadyResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelReadyResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelReadyResponse>): ModelReadyResponse {
+    return decodeMessage(buf, ModelReadyResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelReadyResponse>): Generator<ModelReadyResponseReadyFieldEvent> {
+    return streamMessage(buf, ModelReadyResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ServerMetadataRequest {}
+
+export const ServerMetadataRequest = (() => {
+  let _codec: Codec<ServerMetadataRequest, Partial<ServerMetadataRequest>>
+  const codec = (): Codec<ServerMetadataRequest, Partial<ServerMetadataRequest>> => {
+    if (_codec == null) {
+      _codec = message<ServerMetadataRequest, Partial<ServerMetadataRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ServerMetadataRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ServerMetadataRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerMetadataRequest>): ServerMetadataRequest {
+    return decodeMessage(buf, ServerMetadataRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerMetadataRequest>): Generator<{}> {
+    return streamMessage(buf, ServerMetadataRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ServerMetadataResponse {
+  name: string
+  version: string
+  extensions: string[]
+}
+
+export declare namespace ServerMetadataResponse {
+  export interface ServerMetadataResponseNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ServerMetadataResponseVersionFieldEvent {
+    field: '$.version'
+    value: string
+  }
+  export interface ServerMetadataResponseExtensionsFieldEvent {
+    field: '$.extensions[]'
+    index: number
+    value: string
+  }
+}
+export const ServerMetadataResponse = (() => {
+  type ServerMetadataResponseNameFieldEvent = ServerMetadataResponse.ServerMetadataResponseNameFieldEvent
+  type ServerMetadataResponseVersionFieldEvent = ServerMetadataResponse.ServerMetadataResponseVersionFieldEvent
+  type ServerMetadataResponseExtensionsFieldEvent = ServerMetadataResponse.ServerMetadataResponseExtensionsFieldEvent
+  let _codec: Codec<ServerMetadataResponse, Partial<ServerMetadataResponse>>
+  const codec = (): Codec<ServerMetadataResponse, Partial<ServerMetadataResponse>> => {
+    if (_codec == null) {
+      _codec = message<ServerMetadataResponse, Partial<ServerMetadataResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.version != null && obj.version !== '')) {
+          w.uint32(18)
+          w.string(obj.version)
+        }
+
+        if (obj.extensions != null && obj.extensions.length > 0) {
+          for (const value of obj.extensions) {
+            w.uint32(26)
+            w.string(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          version: '',
+          extensions: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.version = reader.string()
+              break
+            }
+            case 3: {
+              if (opts.limits?.extensions != null && obj.extensions.length === opts.limits.extensions) {
+                throw new MaxLengthError('Decode error - repeated field "extensions" had too many elements')
+              }
+
+              obj.extensions.push(reader.string())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          extensions: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.extensions != null && obj.extensions === opts.limits.extensions) {
+                throw new MaxLengthError('Streaming decode error - repeated field "extensions" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.extensions[]`,
+                index: obj.extensions,
+                value: reader.string()
+              }
+
+              obj.extensions++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ServerMetadataResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ServerMetadataResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerMetadataResponse>): ServerMetadataResponse {
+    return decodeMessage(buf, ServerMetadataResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ServerMetadataResponse>): Generator<ServerMetadataResponseNameFieldEvent | ServerMetadataResponseVersionFieldEvent | ServerMetadataResponseExtensionsFieldEvent> {
+    return streamMessage(buf, ServerMetadataResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelMetadataRequest {
+  name: string
+  version: string
+}
+
+export declare namespace ModelMetadataRequest {
+  export interface ModelMetadataRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ModelMetadataRequestVersionFieldEvent {
+    field: '$.version'
+    value: string
+  }
+}
+export const ModelMetadataRequest = (() => {
+  type ModelMetadataRequestNameFieldEvent = ModelMetadataRequest.ModelMetadataRequestNameFieldEvent
+  type ModelMetadataRequestVersionFieldEvent = ModelMetadataRequest.ModelMetadataRequestVersionFieldEvent
+  let _codec: Codec<ModelMetadataRequest, Partial<ModelMetadataRequest>>
+  const codec = (): Codec<ModelMetadataRequest, Partial<ModelMetadataRequest>> => {
+    if (_codec == null) {
+      _codec = message<ModelMetadataRequest, Partial<ModelMetadataRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.version != null && obj.version !== '')) {
+          w.uint32(18)
+          w.string(obj.version)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          version: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.version = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelMetadataRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelMetadataRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelMetadataRequest>): ModelMetadataRequest {
+    return decodeMessage(buf, ModelMetadataRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelMetadataRequest>): Generator<ModelMetadataRequestNameFieldEvent | ModelMetadataRequestVersionFieldEvent> {
+    return streamMessage(buf, ModelMetadataRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelMetadataResponse {
+  name: string
+  versions: string[]
+  platform: string
+  inputs: ModelMetadataResponse.TensorMetadata[]
+  outputs: ModelMetadataResponse.TensorMetadata[]
+}
+
+export declare namespace ModelMetadataResponse {
+  export interface TensorMetadata {
+    name: string
+    datatype: string
+    shape: bigint[]
+  }
+  export namespace TensorMetadata {
+    export interface TensorMetadataNameFieldEvent {
+      field: '$.name'
+      value: string
+    }
+    export interface TensorMetadataDatatypeFieldEvent {
+      field: '$.datatype'
+      value: string
+    }
+    export interface TensorMetadataShapeFieldEvent {
+      field: '$.shape[]'
+      index: number
+      value: bigint
+    }
+  }
+  export interface ModelMetadataResponseNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ModelMetadataResponseVersionsFieldEvent {
+    field: '$.versions[]'
+    index: number
+    value: string
+  }
+  export interface ModelMetadataResponsePlatformFieldEvent {
+    field: '$.platform'
+    value: string
+  }
+  export interface ModelMetadataResponseInputsNameFieldEvent {
+    field: '$.inputs[].name'
+    value: string
+    index: number
+  }
+  export interface ModelMetadataResponseInputsDatatypeFieldEvent {
+    field: '$.inputs[].datatype'
+    value: string
+    index: number
+  }
+  export interface ModelMetadataResponseInputsShapeFieldEvent {
+    field: '$.inputs[].shape[]'
+    index: number
+    value: bigint
+  }
+  export interface ModelMetadataResponseOutputsNameFieldEvent {
+    field: '$.outputs[].name'
+    value: string
+    index: number
+  }
+  export interface ModelMetadataResponseOutputsDatatypeFieldEvent {
+    field: '$.outputs[].datatype'
+    value: string
+    index: number
+  }
+  export interface ModelMetadataResponseOutputsShapeFieldEvent {
+    field: '$.outputs[].shape[]'
+    index: number
+    value: bigint
+  }
+}
+export const ModelMetadataResponse = (() => {
+  type TensorMetadata = ModelMetadataResponse.TensorMetadata
+  type ModelMetadataResponseNameFieldEvent = ModelMetadataResponse.ModelMetadataResponseNameFieldEvent
+  type ModelMetadataResponseVersionsFieldEvent = ModelMetadataResponse.ModelMetadataResponseVersionsFieldEvent
+  type ModelMetadataResponsePlatformFieldEvent = ModelMetadataResponse.ModelMetadataResponsePlatformFieldEvent
+  type ModelMetadataResponseInputsNameFieldEvent = ModelMetadataResponse.ModelMetadataResponseInputsNameFieldEvent
+  type ModelMetadataResponseInputsDatatypeFieldEvent = ModelMetadataResponse.ModelMetadataResponseInputsDatatypeFieldEvent
+  type ModelMetadataResponseInputsShapeFieldEvent = ModelMetadataResponse.ModelMetadataResponseInputsShapeFieldEvent
+  type ModelMetadataResponseOutputsNameFieldEvent = ModelMetadataResponse.ModelMetadataResponseOutputsNameFieldEvent
+  type ModelMetadataResponseOutputsDatatypeFieldEvent = ModelMetadataResponse.ModelMetadataResponseOutputsDatatypeFieldEvent
+  type ModelMetadataResponseOutputsShapeFieldEvent = ModelMetadataResponse.ModelMetadataResponseOutputsShapeFieldEvent
+  const TensorMetadata = (() => {
+    type TensorMetadataNameFieldEvent = ModelMetadataResponse.TensorMetadata.TensorMetadataNameFieldEvent
+    type TensorMetadataDatatypeFieldEvent = ModelMetadataResponse.TensorMetadata.TensorMetadataDatatypeFieldEvent
+    type TensorMetadataShapeFieldEvent = ModelMetadataResponse.TensorMetadata.TensorMetadataShapeFieldEvent
+    let _codec: Codec<TensorMetadata, Partial<TensorMetadata>>
+    const codec = (): Codec<TensorMetadata, Partial<TensorMetadata>> => {
+      if (_codec == null) {
+        _codec = message<TensorMetadata, Partial<TensorMetadata>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.name != null && obj.name !== '')) {
+            w.uint32(10)
+            w.string(obj.name)
+          }
+
+          if ((obj.datatype != null && obj.datatype !== '')) {
+            w.uint32(18)
+            w.string(obj.datatype)
+          }
+
+          if (obj.shape != null && obj.shape.length > 0) {
+            for (const value of obj.shape) {
+              w.uint32(24)
+              w.int64(value)
+            }
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            name: '',
+            datatype: '',
+            shape: []
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.name = reader.string()
+                break
+              }
+              case 2: {
+                obj.datatype = reader.string()
+                break
+              }
+              case 3: {
+                // packed (wire type 2) or expanded: parsers must accept both (protobuf encoding spec)
+                const packed = (tag & 7) === 2
+                const last = packed ? reader.uint32() + reader.pos : 0
+                for (let once = true; packed ? reader.pos < last : once; once = false) {
+                  if (opts.limits?.shape != null && obj.shape.length === opts.limits.shape) {
+                    throw new MaxLengthError('Decode error - repeated field "shape" had too many elements')
+                  }
+                  obj.shape.push(reader.int64())
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const obj = {
+            shape: 0
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.name`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.datatype`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 3: {
+                if (opts.limits?.shape != null && obj.shape === opts.limits.shape) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "shape" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.shape[]`,
+                  index: obj.shape,
+                  value: reader.int64()
+                }
+
+                obj.shape++
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<TensorMetadata>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, TensorMetadata.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TensorMetadata>): TensorMetadata {
+      return decodeMessage(buf, TensorMetadata.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TensorMetadata>): Generator<TensorMetadataNameFieldEvent | TensorMetadataDatatypeFieldEvent | TensorMetadataShapeFieldEvent> {
+      return streamMessage(buf, TensorMetadata.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<ModelMetadataResponse, Partial<ModelMetadataResponse>>
+  const codec = (): Codec<ModelMetadataResponse, Partial<ModelMetadataResponse>> => {
+    if (_codec == null) {
+      _codec = message<ModelMetadataResponse, Partial<ModelMetadataResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if (obj.versions != null && obj.versions.length > 0) {
+          for (const value of obj.versions) {
+            w.uint32(18)
+            w.string(value)
+          }
+        }
+
+        if ((obj.platform != null && obj.platform !== '')) {
+          w.uint32(26)
+          w.string(obj.platform)
+        }
+
+        if (obj.inputs != null && obj.inputs.length > 0) {
+          for (const value of obj.inputs) {
+            w.uint32(34)
+            ModelMetadataResponse.TensorMetadata.codec().encode(value, w)
+          }
+        }
+
+        if (obj.outputs != null && obj.outputs.length > 0) {
+          for (const value of obj.outputs) {
+            w.uint32(42)
+            ModelMetadataResponse.TensorMetadata.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          versions: [],
+          platform: '',
+          inputs: [],
+          outputs: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              if (opts.limits?.versions != null && obj.versions.length === opts.limits.versions) {
+                throw new MaxLengthError('Decode error - repeated field "versions" had too many elements')
+              }
+
+              obj.versions.push(reader.string())
+              break
+            }
+            case 3: {
+              obj.platform = reader.string()
+              break
+            }
+            case 4: {
+              if (opts.limits?.inputs != null && obj.inputs.length === opts.limits.inputs) {
+                throw new MaxLengthError('Decode error - repeated field "inputs" had too many elements')
+              }
+
+              obj.inputs.push(ModelMetadataResponse.TensorMetadata.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.inputs$
+              }))
+              break
+            }
+            case 5: {
+              if (opts.limits?.outputs != null && obj.outputs.length === opts.limits.outputs) {
+                throw new MaxLengthError('Decode error - repeated field "outputs" had too many elements')
+              }
+
+              obj.outputs.push(ModelMetadataResponse.TensorMetadata.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.outputs$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          versions: 0,
+          inputs: 0,
+          outputs: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              if (opts.limits?.versions != null && obj.versions === opts.limits.versions) {
+                throw new MaxLengthError('Streaming decode error - repeated field "versions" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.versions[]`,
+                index: obj.versions,
+                value: reader.string()
+              }
+
+              obj.versions++
+
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.platform`,
+                value: reader.string()
+              }
+              break
+            }
+            case 4: {
+              if (opts.limits?.inputs != null && obj.inputs === opts.limits.inputs) {
+                throw new MaxLengthError('Streaming decode error - repeated field "inputs" had too many elements')
+              }
+
+              for (const evt of ModelMetadataResponse.TensorMetadata.codec().stream(reader, reader.uint32(), `${prefix}.inputs[]`, {
+                limits: opts.limits?.inputs$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.inputs
+                }
+              }
+
+              obj.inputs++
+
+              break
+            }
+            case 5: {
+              if (opts.limits?.outputs != null && obj.outputs === opts.limits.outputs) {
+                throw new MaxLengthError('Streaming decode error - repeated field "outputs" had too many elements')
+              }
+
+              for (const evt of ModelMetadataResponse.TensorMetadata.codec().stream(reader, reader.uint32(), `${prefix}.outputs[]`, {
+                limits: opts.limits?.outputs$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.outputs
+                }
+              }
+
+              obj.outputs++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelMetadataResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelMetadataResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelMetadataResponse>): ModelMetadataResponse {
+    return decodeMessage(buf, ModelMetadataResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelMetadataResponse>): Generator<ModelMetadataResponseNameFieldEvent | ModelMetadataResponseVersionsFieldEvent | ModelMetadataResponsePlatformFieldEvent | ModelMetadataResponseInputsNameFieldEvent | ModelMetadataResponseInputsDatatypeFieldEvent | ModelMetadataResponseInputsShapeFieldEvent | ModelMetadataResponseOutputsNameFieldEvent | ModelMetadataResponseOutputsDatatypeFieldEvent | ModelMetadataResponseOutputsShapeFieldEvent> {
+    return streamMessage(buf, ModelMetadataResponse.codec(), opts)
+  }
+  return { TensorMetadata, codec, encode, decode, stream }
+})()
+
+export interface ModelStreamInferResponse {
+  errorMessage: string
+  inferResponse?: ModelInferResponse
+}
+
+export declare namespace ModelStreamInferResponse {
+  export interface ModelStreamInferResponseErrorMessageFieldEvent {
+    field: '$.errorMessage'
+    value: string
+  }
+  export interface ModelStreamInferResponseInferResponseModelNameFieldEvent {
+    field: '$.inferResponse.modelName'
+    value: string
+  }
+  export interface ModelStreamInferResponseInferResponseModelVersionFieldEvent {
+    field: '$.inferResponse.modelVersion'
+    value: string
+  }
+  export interface ModelStreamInferResponseInferResponseIdFieldEvent {
+    field: '$.inferResponse.id'
+    value: string
+  }
+  export interface ModelStreamInferResponseInferResponseParametersBoolParamFieldEvent {
+    field: '$.inferResponse.parameters{}.boolParam'
+    value: InferParameter
+    key: string
+  }
+  export interface ModelStreamInferResponseInferResponseParametersInt64ParamFieldEvent {
+    field: '$.inferResponse.parameters{}.int64Param'
+    value: InferParameter
+    key: string
+  }
+  export interface ModelStreamInferResponseInferResponseParametersStringParamFieldEvent {
+    field: '$.inferResponse.parameters{}.stringParam'
+    value: InferParameter
+    key: string
+  }
+  export interface ModelStreamInferResponseInferResponseParametersDoubleParamFieldEvent {
+    field: '$.inferResponse.parameters{}.doubleParam'
+    value: InferParameter
+    key: string
+  }
+  export interface ModelStreamInferResponseInferResponseParametersUint64ParamFieldEvent {
+    field: '$.inferResponse.parameters{}.uint64Param'
+    value: InferParameter
+    key: string
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsNameFieldEvent {
+    field: '$.inferResponse.outputs[].name'
+    value: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsDatatypeFieldEvent {
+    field: '$.inferResponse.outputs[].datatype'
+    value: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsShapeFieldEvent {
+    field: '$.inferResponse.outputs[].shape[]'
+    index: number
+    value: bigint
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsParametersBoolParamFieldEvent {
+    field: '$.inferResponse.outputs[].parameters{}.boolParam'
+    value: InferParameter
+    key: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsParametersInt64ParamFieldEvent {
+    field: '$.inferResponse.outputs[].parameters{}.int64Param'
+    value: InferParameter
+    key: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsParametersStringParamFieldEvent {
+    field: '$.inferResponse.outputs[].parameters{}.stringParam'
+    value: InferParameter
+    key: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsParametersDoubleParamFieldEvent {
+    field: '$.inferResponse.outputs[].parameters{}.doubleParam'
+    value: InferParameter
+    key: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsParametersUint64ParamFieldEvent {
+    field: '$.inferResponse.outputs[].parameters{}.uint64Param'
+    value: InferParameter
+    key: string
+    index: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsBoolContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.boolContents[]'
+    index: number
+    value: boolean
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsIntContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.intContents[]'
+    index: number
+    value: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsInt64ContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.int64Contents[]'
+    index: number
+    value: bigint
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsUintContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.uintContents[]'
+    index: number
+    value: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsUint64ContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.uint64Contents[]'
+    index: number
+    value: bigint
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsFp32ContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.fp32Contents[]'
+    index: number
+    value: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsFp64ContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.fp64Contents[]'
+    index: number
+    value: number
+  }
+  export interface ModelStreamInferResponseInferResponseOutputsContentsBytesContentsFieldEvent {
+    field: '$.inferResponse.outputs[].contents.bytesContents[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+  export interface ModelStreamInferResponseInferResponseRawOutputContentsFieldEvent {
+    field: '$.inferResponse.rawOutputContents[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+}
+export const ModelStreamInferResponse = (() => {
+  type ModelStreamInferResponseErrorMessageFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseErrorMessageFieldEvent
+  type ModelStreamInferResponseInferResponseModelNameFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseModelNameFieldEvent
+  type ModelStreamInferResponseInferResponseModelVersionFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseModelVersionFieldEvent
+  type ModelStreamInferResponseInferResponseIdFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseIdFieldEvent
+  type ModelStreamInferResponseInferResponseParametersBoolParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseParametersBoolParamFieldEvent
+  type ModelStreamInferResponseInferResponseParametersInt64ParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseParametersInt64ParamFieldEvent
+  type ModelStreamInferResponseInferResponseParametersStringParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseParametersStringParamFieldEvent
+  type ModelStreamInferResponseInferResponseParametersDoubleParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseParametersDoubleParamFieldEvent
+  type ModelStreamInferResponseInferResponseParametersUint64ParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseParametersUint64ParamFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsNameFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsNameFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsDatatypeFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsDatatypeFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsShapeFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsShapeFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsParametersBoolParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsParametersBoolParamFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsParametersInt64ParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsParametersInt64ParamFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsParametersStringParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsParametersStringParamFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsParametersDoubleParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsParametersDoubleParamFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsParametersUint64ParamFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsParametersUint64ParamFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsBoolContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsBoolContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsIntContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsIntContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsInt64ContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsInt64ContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsUintContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsUintContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsUint64ContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsUint64ContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsFp32ContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsFp32ContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsFp64ContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsFp64ContentsFieldEvent
+  type ModelStreamInferResponseInferResponseOutputsContentsBytesContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseOutputsContentsBytesContentsFieldEvent
+  type ModelStreamInferResponseInferResponseRawOutputContentsFieldEvent = ModelStreamInferResponse.ModelStreamInferResponseInferResponseRawOutputContentsFieldEvent
+  let _codec: Codec<ModelStreamInferResponse, Partial<ModelStreamInferResponse>>
+  const codec = (): Codec<ModelStreamInferResponse, Partial<ModelStreamInferResponse>> => {
+    if (_codec == null) {
+      _codec = message<ModelStreamInferResponse, Partial<ModelStreamInferResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.errorMessage != null && obj.errorMessage !== '')) {
+          w.uint32(10)
+          w.string(obj.errorMessage)
+        }
+
+        if (obj.inferResponse != null) {
+          w.uint32(18)
+          ModelInferResponse.codec().encode(obj.inferResponse, w)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          errorMessage: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.errorMessage = reader.string()
+              break
+            }
+            case 2: {
+              obj.inferResponse = ModelInferResponse.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.inferResponse
+              })
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.errorMessage`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield * ModelInferResponse.codec().stream(reader, reader.uint32(), `${prefix}.inferResponse`, {
+                limits: opts.limits?.inferResponse
+              })
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelStreamInferResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelStreamInferResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStreamInferResponse>): ModelStreamInferResponse {
+    return decodeMessage(buf, ModelStreamInferResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStreamInferResponse>): Generator<ModelStreamInferResponseErrorMessageFieldEvent | ModelStreamInferResponseInferResponseModelNameFieldEvent | ModelStreamInferResponseInferResponseModelVersionFieldEvent | ModelStreamInferResponseInferResponseIdFieldEvent | ModelStreamInferResponseInferResponseParametersBoolParamFieldEvent | ModelStreamInferResponseInferResponseParametersInt64ParamFieldEvent | ModelStreamInferResponseInferResponseParametersStringParamFieldEvent | ModelStreamInferResponseInferResponseParametersDoubleParamFieldEvent | ModelStreamInferResponseInferResponseParametersUint64ParamFieldEvent | ModelStreamInferResponseInferResponseOutputsNameFieldEvent | ModelStreamInferResponseInferResponseOutputsDatatypeFieldEvent | ModelStreamInferResponseInferResponseOutputsShapeFieldEvent | ModelStreamInferResponseInferResponseOutputsParametersBoolParamFieldEvent | ModelStreamInferResponseInferResponseOutputsParametersInt64ParamFieldEvent | ModelStreamInferResponseInferResponseOutputsParametersStringParamFieldEvent | ModelStreamInferResponseInferResponseOutputsParametersDoubleParamFieldEvent | ModelStreamInferResponseInferResponseOutputsParametersUint64ParamFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsBoolContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsIntContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsInt64ContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsUintContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsUint64ContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsFp32ContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsFp64ContentsFieldEvent | ModelStreamInferResponseInferResponseOutputsContentsBytesContentsFieldEvent | ModelStreamInferResponseInferResponseRawOutputContentsFieldEvent> {
+    return streamMessage(buf, ModelStreamInferResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelConfigRequest {
+  name: string
+  version: string
+}
+
+export declare namespace ModelConfigRequest {
+  export interface ModelConfigRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ModelConfigRequestVersionFieldEvent {
+    field: '$.version'
+    value: string
+  }
+}
+export const ModelConfigRequest = (() => {
+  type ModelConfigRequestNameFieldEvent = ModelConfigRequest.ModelConfigRequestNameFieldEvent
+  type ModelConfigRequestVersionFieldEvent = ModelConfigRequest.ModelConfigRequestVersionFieldEvent
+  let _codec: Codec<ModelConfigRequest, Partial<ModelConfigRequest>>
+  const codec = (): Codec<ModelConfigRequest, Partial<ModelConfigRequest>> => {
+    if (_codec == null) {
+      _codec = message<ModelConfigRequest, Partial<ModelConfigRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.version != null && obj.version !== '')) {
+          w.uint32(18)
+          w.string(obj.version)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          version: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.version = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelConfigRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelConfigRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelConfigRequest>): ModelConfigRequest {
+    return decodeMessage(buf, ModelConfigRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelConfigRequest>): Generator<ModelConfigRequestNameFieldEvent | ModelConfigRequestVersionFieldEvent> {
+    return streamMessage(buf, ModelConfigRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelConfigResponse {
+  config: Uint8Array<ArrayBuffer>
+}
+
+export declare namespace ModelConfigResponse {
+  export interface ModelConfigResponseConfigFieldEvent {
+    field: '$.config'
+    value: Uint8Array<ArrayBuffer>
+  }
+}
+export const ModelConfigResponse = (() => {
+  type ModelConfigResponseConfigFieldEvent = ModelConfigResponse.ModelConfigResponseConfigFieldEvent
+  let _codec: Codec<ModelConfigResponse, Partial<ModelConfigResponse>>
+  const codec = (): Codec<ModelConfigResponse, Partial<ModelConfigResponse>> => {
+    if (_codec == null) {
+      _codec = message<ModelConfigResponse, Partial<ModelConfigResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.config != null && obj.config.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.config)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          config: new Uint8Array(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.config = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.config`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelConfigResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelConfigResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelConfigResponse>): ModelConfigResponse {
+    return decodeMessage(buf, ModelConfigResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelConfigResponse>): Generator<ModelConfigResponseConfigFieldEvent> {
+    return streamMessage(buf, ModelConfigResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface StatisticDuration {
+  count: bigint
+  ns: bigint
+}
+
+export declare namespace StatisticDuration {
+  export interface StatisticDurationCountFieldEvent {
+    field: '$.count'
+    value: bigint
+  }
+  export interface StatisticDurationNsFieldEvent {
+    field: '$.ns'
+    value: bigint
+  }
+}
+export const StatisticDuration = (() => {
+  type StatisticDurationCountFieldEvent = StatisticDuration.StatisticDurationCountFieldEvent
+  type StatisticDurationNsFieldEvent = StatisticDuration.StatisticDurationNsFieldEvent
+  let _codec: Codec<StatisticDuration, Partial<StatisticDuration>>
+  const codec = (): Codec<StatisticDuration, Partial<StatisticDuration>> => {
+    if (_codec == null) {
+      _codec = message<StatisticDuration, Partial<StatisticDuration>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.count != null && obj.count !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.count)
+        }
+
+        if ((obj.ns != null && obj.ns !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.ns)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          count: 0n,
+          ns: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.count = reader.uint64()
+              break
+            }
+            case 2: {
+              obj.ns = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.count`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.ns`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<StatisticDuration>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, StatisticDuration.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatisticDuration>): StatisticDuration {
+    return decodeMessage(buf, StatisticDuration.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatisticDuration>): Generator<StatisticDurationCountFieldEvent | StatisticDurationNsFieldEvent> {
+    return streamMessage(buf, StatisticDuration.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface InferStatistics {
+  success?: StatisticDuration
+  fail?: StatisticDuration
+  queue?: StatisticDuration
+  computeInput?: StatisticDuration
+  computeInfer?: StatisticDuration
+  computeOutput?: StatisticDuration
+  cacheHit?: StatisticDuration
+  cacheMiss?: StatisticDuration
+}
+
+export declare namespace InferStatistics {
+  export interface InferStatisticsSuccessCountFieldEvent {
+    field: '$.success.count'
+    value: bigint
+  }
+  export interface InferStatisticsSuccessNsFieldEvent {
+    field: '$.success.ns'
+    value: bigint
+  }
+  export interface InferStatisticsFailCountFieldEvent {
+    field: '$.fail.count'
+    value: bigint
+  }
+  export interface InferStatisticsFailNsFieldEvent {
+    field: '$.fail.ns'
+    value: bigint
+  }
+  export interface InferStatisticsQueueCountFieldEvent {
+    field: '$.queue.count'
+    value: bigint
+  }
+  export interface InferStatisticsQueueNsFieldEvent {
+    field: '$.queue.ns'
+    value: bigint
+  }
+  export interface InferStatisticsComputeInputCountFieldEvent {
+    field: '$.computeInput.count'
+    value: bigint
+  }
+  export interface InferStatisticsComputeInputNsFieldEvent {
+    field: '$.computeInput.ns'
+    value: bigint
+  }
+  export interface InferStatisticsComputeInferCountFieldEvent {
+    field: '$.computeInfer.count'
+    value: bigint
+  }
+  export interface InferStatisticsComputeInferNsFieldEvent {
+    field: '$.computeInfer.ns'
+    value: bigint
+  }
+  export interface InferStatisticsComputeOutputCountFieldEvent {
+    field: '$.computeOutput.count'
+    value: bigint
+  }
+  export interface InferStatisticsComputeOutputNsFieldEvent {
+    field: '$.computeOutput.ns'
+    value: bigint
+  }
+  export interface InferStatisticsCacheHitCountFieldEvent {
+    field: '$.cacheHit.count'
+    value: bigint
+  }
+  export interface InferStatisticsCacheHitNsFieldEvent {
+    field: '$.cacheHit.ns'
+    value: bigint
+  }
+  export interface InferStatisticsCacheMissCountFieldEvent {
+    field: '$.cacheMiss.count'
+    value: bigint
+  }
+  export interface InferStatisticsCacheMissNsFieldEvent {
+    field: '$.cacheMiss.ns'
+    value: bigint
+  }
+}
+export const InferStatistics = (() => {
+  type InferStatisticsSuccessCountFieldEvent = InferStatistics.InferStatisticsSuccessCountFieldEvent
+  type InferStatisticsSuccessNsFieldEvent = InferStatistics.InferStatisticsSuccessNsFieldEvent
+  type InferStatisticsFailCountFieldEvent = InferStatistics.InferStatisticsFailCountFieldEvent
+  type InferStatisticsFailNsFieldEvent = InferStatistics.InferStatisticsFailNsFieldEvent
+  type InferStatisticsQueueCountFieldEvent = InferStatistics.InferStatisticsQueueCountFieldEvent
+  type InferStatisticsQueueNsFieldEvent = InferStatistics.InferStatisticsQueueNsFieldEvent
+  type InferStatisticsComputeInputCountFieldEvent = InferStatistics.InferStatisticsComputeInputCountFieldEvent
+  type InferStatisticsComputeInputNsFieldEvent = InferStatistics.InferStatisticsComputeInputNsFieldEvent
+  type InferStatisticsComputeInferCountFieldEvent = InferStatistics.InferStatisticsComputeInferCountFieldEvent
+  type InferStatisticsComputeInferNsFieldEvent = InferStatistics.InferStatisticsComputeInferNsFieldEvent
+  type InferStatisticsComputeOutputCountFieldEvent = InferStatistics.InferStatisticsComputeOutputCountFieldEvent
+  type InferStatisticsComputeOutputNsFieldEvent = InferStatistics.InferStatisticsComputeOutputNsFieldEvent
+  type InferStatisticsCacheHitCountFieldEvent = InferStatistics.InferStatisticsCacheHitCountFieldEvent
+  type InferStatisticsCacheHitNsFieldEvent = InferStatistics.InferStatisticsCacheHitNsFieldEvent
+  type InferStatisticsCacheMissCountFieldEvent = InferStatistics.InferStatisticsCacheMissCountFieldEvent
+  type InferStatisticsCacheMissNsFieldEvent = InferStatistics.InferStatisticsCacheMissNsFieldEvent
+  let _codec: Codec<InferStatistics, Partial<InferStatistics>>
+  const codec = (): Codec<InferStatistics, Partial<InferStatistics>> => {
+    if (_codec == null) {
+      _codec = message<InferStatistics, Partial<InferStatistics>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.success != null) {
+          w.uint32(10)
+          StatisticDuration.codec().encode(obj.success, w)
+        }
+
+        if (obj.fail != null) {
+          w.uint32(18)
+          StatisticDuration.codec().encode(obj.fail, w)
+        }
+
+        if (obj.queue != null) {
+          w.uint32(26)
+          StatisticDuration.codec().encode(obj.queue, w)
+        }
+
+        if (obj.computeInput != null) {
+          w.uint32(34)
+          StatisticDuration.codec().encode(obj.computeInput, w)
+        }
+
+        if (obj.computeInfer != null) {
+          w.uint32(42)
+          StatisticDuration.codec().encode(obj.computeInfer, w)
+        }
+
+        if (obj.computeOutput != null) {
+          w.uint32(50)
+          StatisticDuration.codec().encode(obj.computeOutput, w)
+        }
+
+        if (obj.cacheHit != null) {
+          w.uint32(58)
+          StatisticDuration.codec().encode(obj.cacheHit, w)
+        }
+
+        if (obj.cacheMiss != null) {
+          w.uint32(66)
+          StatisticDuration.codec().encode(obj.cacheMiss, w)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.success = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.success
+              })
+              break
+            }
+            case 2: {
+              obj.fail = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.fail
+              })
+              break
+            }
+            case 3: {
+              obj.queue = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.queue
+              })
+              break
+            }
+            case 4: {
+              obj.computeInput = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeInput
+              })
+              break
+            }
+            case 5: {
+              obj.computeInfer = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeInfer
+              })
+              break
+            }
+            case 6: {
+              obj.computeOutput = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeOutput
+              })
+              break
+            }
+            case 7: {
+              obj.cacheHit = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.cacheHit
+              })
+              break
+            }
+            case 8: {
+              obj.cacheMiss = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.cacheMiss
+              })
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.success`, {
+                limits: opts.limits?.success
+              })
+
+              break
+            }
+            case 2: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.fail`, {
+                limits: opts.limits?.fail
+              })
+
+              break
+            }
+            case 3: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.queue`, {
+                limits: opts.limits?.queue
+              })
+
+              break
+            }
+            case 4: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeInput`, {
+                limits: opts.limits?.computeInput
+              })
+
+              break
+            }
+            case 5: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeInfer`, {
+                limits: opts.limits?.computeInfer
+              })
+
+              break
+            }
+            case 6: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeOutput`, {
+                limits: opts.limits?.computeOutput
+              })
+
+              break
+            }
+            case 7: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.cacheHit`, {
+                limits: opts.limits?.cacheHit
+              })
+
+              break
+            }
+            case 8: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.cacheMiss`, {
+                limits: opts.limits?.cacheMiss
+              })
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<InferStatistics>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, InferStatistics.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferStatistics>): InferStatistics {
+    return decodeMessage(buf, InferStatistics.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferStatistics>): Generator<InferStatisticsSuccessCountFieldEvent | InferStatisticsSuccessNsFieldEvent | InferStatisticsFailCountFieldEvent | InferStatisticsFailNsFieldEvent | InferStatisticsQueueCountFieldEvent | InferStatisticsQueueNsFieldEvent | InferStatisticsComputeInputCountFieldEvent | InferStatisticsComputeInputNsFieldEvent | InferStatisticsComputeInferCountFieldEvent | InferStatisticsComputeInferNsFieldEvent | InferStatisticsComputeOutputCountFieldEvent | InferStatisticsComputeOutputNsFieldEvent | InferStatisticsCacheHitCountFieldEvent | InferStatisticsCacheHitNsFieldEvent | InferStatisticsCacheMissCountFieldEvent | InferStatisticsCacheMissNsFieldEvent> {
+    return streamMessage(buf, InferStatistics.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface InferResponseStatistics {
+  computeInfer?: StatisticDuration
+  computeOutput?: StatisticDuration
+  success?: StatisticDuration
+  fail?: StatisticDuration
+  emptyResponse?: StatisticDuration
+  cancel?: StatisticDuration
+}
+
+export declare namespace InferResponseStatistics {
+  export interface InferResponseStatisticsComputeInferCountFieldEvent {
+    field: '$.computeInfer.count'
+    value: bigint
+  }
+  export interface InferResponseStatisticsComputeInferNsFieldEvent {
+    field: '$.computeInfer.ns'
+    value: bigint
+  }
+  export interface InferResponseStatisticsComputeOutputCountFieldEvent {
+    field: '$.computeOutput.count'
+    value: bigint
+  }
+  export interface InferResponseStatisticsComputeOutputNsFieldEvent {
+    field: '$.computeOutput.ns'
+    value: bigint
+  }
+  export interface InferResponseStatisticsSuccessCountFieldEvent {
+    field: '$.success.count'
+    value: bigint
+  }
+  export interface InferResponseStatisticsSuccessNsFieldEvent {
+    field: '$.success.ns'
+    value: bigint
+  }
+  export interface InferResponseStatisticsFailCountFieldEvent {
+    field: '$.fail.count'
+    value: bigint
+  }
+  export interface InferResponseStatisticsFailNsFieldEvent {
+    field: '$.fail.ns'
+    value: bigint
+  }
+  export interface InferResponseStatisticsEmptyResponseCountFieldEvent {
+    field: '$.emptyResponse.count'
+    value: bigint
+  }
+  export interface InferResponseStatisticsEmptyResponseNsFieldEvent {
+    field: '$.emptyResponse.ns'
+    value: bigint
+  }
+  export interface InferResponseStatisticsCancelCountFieldEvent {
+    field: '$.cancel.count'
+    value: bigint
+  }
+  export interface InferResponseStatisticsCancelNsFieldEvent {
+    field: '$.cancel.ns'
+    value: bigint
+  }
+}
+export const InferResponseStatistics = (() => {
+  type InferResponseStatisticsComputeInferCountFieldEvent = InferResponseStatistics.InferResponseStatisticsComputeInferCountFieldEvent
+  type InferResponseStatisticsComputeInferNsFieldEvent = InferResponseStatistics.InferResponseStatisticsComputeInferNsFieldEvent
+  type InferResponseStatisticsComputeOutputCountFieldEvent = InferResponseStatistics.InferResponseStatisticsComputeOutputCountFieldEvent
+  type InferResponseStatisticsComputeOutputNsFieldEvent = InferResponseStatistics.InferResponseStatisticsComputeOutputNsFieldEvent
+  type InferResponseStatisticsSuccessCountFieldEvent = InferResponseStatistics.InferResponseStatisticsSuccessCountFieldEvent
+  type InferResponseStatisticsSuccessNsFieldEvent = InferResponseStatistics.InferResponseStatisticsSuccessNsFieldEvent
+  type InferResponseStatisticsFailCountFieldEvent = InferResponseStatistics.InferResponseStatisticsFailCountFieldEvent
+  type InferResponseStatisticsFailNsFieldEvent = InferResponseStatistics.InferResponseStatisticsFailNsFieldEvent
+  type InferResponseStatisticsEmptyResponseCountFieldEvent = InferResponseStatistics.InferResponseStatisticsEmptyResponseCountFieldEvent
+  type InferResponseStatisticsEmptyResponseNsFieldEvent = InferResponseStatistics.InferResponseStatisticsEmptyResponseNsFieldEvent
+  type InferResponseStatisticsCancelCountFieldEvent = InferResponseStatistics.InferResponseStatisticsCancelCountFieldEvent
+  type InferResponseStatisticsCancelNsFieldEvent = InferResponseStatistics.InferResponseStatisticsCancelNsFieldEvent
+  let _codec: Codec<InferResponseStatistics, Partial<InferResponseStatistics>>
+  const codec = (): Codec<InferResponseStatistics, Partial<InferResponseStatistics>> => {
+    if (_codec == null) {
+      _codec = message<InferResponseStatistics, Partial<InferResponseStatistics>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.computeInfer != null) {
+          w.uint32(10)
+          StatisticDuration.codec().encode(obj.computeInfer, w)
+        }
+
+        if (obj.computeOutput != null) {
+          w.uint32(18)
+          StatisticDuration.codec().encode(obj.computeOutput, w)
+        }
+
+        if (obj.success != null) {
+          w.uint32(26)
+          StatisticDuration.codec().encode(obj.success, w)
+        }
+
+        if (obj.fail != null) {
+          w.uint32(34)
+          StatisticDuration.codec().encode(obj.fail, w)
+        }
+
+        if (obj.emptyResponse != null) {
+          w.uint32(42)
+          StatisticDuration.codec().encode(obj.emptyResponse, w)
+        }
+
+        if (obj.cancel != null) {
+          w.uint32(50)
+          StatisticDuration.codec().encode(obj.cancel, w)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.computeInfer = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeInfer
+              })
+              break
+            }
+            case 2: {
+              obj.computeOutput = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeOutput
+              })
+              break
+            }
+            case 3: {
+              obj.success = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.success
+              })
+              break
+            }
+            case 4: {
+              obj.fail = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.fail
+              })
+              break
+            }
+            case 5: {
+              obj.emptyResponse = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.emptyResponse
+              })
+              break
+            }
+            case 6: {
+              obj.cancel = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.cancel
+              })
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeInfer`, {
+                limits: opts.limits?.computeInfer
+              })
+
+              break
+            }
+            case 2: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeOutput`, {
+                limits: opts.limits?.computeOutput
+              })
+
+              break
+            }
+            case 3: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.success`, {
+                limits: opts.limits?.success
+              })
+
+              break
+            }
+            case 4: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.fail`, {
+                limits: opts.limits?.fail
+              })
+
+              break
+            }
+            case 5: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.emptyResponse`, {
+                limits: opts.limits?.emptyResponse
+              })
+
+              break
+            }
+            case 6: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.cancel`, {
+                limits: opts.limits?.cancel
+              })
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<InferResponseStatistics>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, InferResponseStatistics.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferResponseStatistics>): InferResponseStatistics {
+    return decodeMessage(buf, InferResponseStatistics.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferResponseStatistics>): Generator<InferResponseStatisticsComputeInferCountFieldEvent | InferResponseStatisticsComputeInferNsFieldEvent | InferResponseStatisticsComputeOutputCountFieldEvent | InferResponseStatisticsComputeOutputNsFieldEvent | InferResponseStatisticsSuccessCountFieldEvent | InferResponseStatisticsSuccessNsFieldEvent | InferResponseStatisticsFailCountFieldEvent | InferResponseStatisticsFailNsFieldEvent | InferResponseStatisticsEmptyResponseCountFieldEvent | InferResponseStatisticsEmptyResponseNsFieldEvent | InferResponseStatisticsCancelCountFieldEvent | InferResponseStatisticsCancelNsFieldEvent> {
+    return streamMessage(buf, InferResponseStatistics.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface InferBatchStatistics {
+  batchSize: bigint
+  computeInput?: StatisticDuration
+  computeInfer?: StatisticDuration
+  computeOutput?: StatisticDuration
+}
+
+export declare namespace InferBatchStatistics {
+  export interface InferBatchStatisticsBatchSizeFieldEvent {
+    field: '$.batchSize'
+    value: bigint
+  }
+  export interface InferBatchStatisticsComputeInputCountFieldEvent {
+    field: '$.computeInput.count'
+    value: bigint
+  }
+  export interface InferBatchStatisticsComputeInputNsFieldEvent {
+    field: '$.computeInput.ns'
+    value: bigint
+  }
+  export interface InferBatchStatisticsComputeInferCountFieldEvent {
+    field: '$.computeInfer.count'
+    value: bigint
+  }
+  export interface InferBatchStatisticsComputeInferNsFieldEvent {
+    field: '$.computeInfer.ns'
+    value: bigint
+  }
+  export interface InferBatchStatisticsComputeOutputCountFieldEvent {
+    field: '$.computeOutput.count'
+    value: bigint
+  }
+  export interface InferBatchStatisticsComputeOutputNsFieldEvent {
+    field: '$.computeOutput.ns'
+    value: bigint
+  }
+}
+export const InferBatchStatistics = (() => {
+  type InferBatchStatisticsBatchSizeFieldEvent = InferBatchStatistics.InferBatchStatisticsBatchSizeFieldEvent
+  type InferBatchStatisticsComputeInputCountFieldEvent = InferBatchStatistics.InferBatchStatisticsComputeInputCountFieldEvent
+  type InferBatchStatisticsComputeInputNsFieldEvent = InferBatchStatistics.InferBatchStatisticsComputeInputNsFieldEvent
+  type InferBatchStatisticsComputeInferCountFieldEvent = InferBatchStatistics.InferBatchStatisticsComputeInferCountFieldEvent
+  type InferBatchStatisticsComputeInferNsFieldEvent = InferBatchStatistics.InferBatchStatisticsComputeInferNsFieldEvent
+  type InferBatchStatisticsComputeOutputCountFieldEvent = InferBatchStatistics.InferBatchStatisticsComputeOutputCountFieldEvent
+  type InferBatchStatisticsComputeOutputNsFieldEvent = InferBatchStatistics.InferBatchStatisticsComputeOutputNsFieldEvent
+  let _codec: Codec<InferBatchStatistics, Partial<InferBatchStatistics>>
+  const codec = (): Codec<InferBatchStatistics, Partial<InferBatchStatistics>> => {
+    if (_codec == null) {
+      _codec = message<InferBatchStatistics, Partial<InferBatchStatistics>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.batchSize != null && obj.batchSize !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.batchSize)
+        }
+
+        if (obj.computeInput != null) {
+          w.uint32(18)
+          StatisticDuration.codec().encode(obj.computeInput, w)
+        }
+
+        if (obj.computeInfer != null) {
+          w.uint32(26)
+          StatisticDuration.codec().encode(obj.computeInfer, w)
+        }
+
+        if (obj.computeOutput != null) {
+          w.uint32(34)
+          StatisticDuration.codec().encode(obj.computeOutput, w)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          batchSize: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.batchSize = reader.uint64()
+              break
+            }
+            case 2: {
+              obj.computeInput = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeInput
+              })
+              break
+            }
+            case 3: {
+              obj.computeInfer = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeInfer
+              })
+              break
+            }
+            case 4: {
+              obj.computeOutput = StatisticDuration.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.computeOutput
+              })
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.batchSize`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 2: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeInput`, {
+                limits: opts.limits?.computeInput
+              })
+
+              break
+            }
+            case 3: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeInfer`, {
+                limits: opts.limits?.computeInfer
+              })
+
+              break
+            }
+            case 4: {
+              yield * StatisticDuration.codec().stream(reader, reader.uint32(), `${prefix}.computeOutput`, {
+                limits: opts.limits?.computeOutput
+              })
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<InferBatchStatistics>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, InferBatchStatistics.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferBatchStatistics>): InferBatchStatistics {
+    return decodeMessage(buf, InferBatchStatistics.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<InferBatchStatistics>): Generator<InferBatchStatisticsBatchSizeFieldEvent | InferBatchStatisticsComputeInputCountFieldEvent | InferBatchStatisticsComputeInputNsFieldEvent | InferBatchStatisticsComputeInferCountFieldEvent | InferBatchStatisticsComputeInferNsFieldEvent | InferBatchStatisticsComputeOutputCountFieldEvent | InferBatchStatisticsComputeOutputNsFieldEvent> {
+    return streamMessage(buf, InferBatchStatistics.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface MemoryUsage {
+  type: string
+  id: bigint
+  byteSize: bigint
+}
+
+export declare namespace MemoryUsage {
+  export interface MemoryUsageTypeFieldEvent {
+    field: '$.type'
+    value: string
+  }
+  export interface MemoryUsageIdFieldEvent {
+    field: '$.id'
+    value: bigint
+  }
+  export interface MemoryUsageByteSizeFieldEvent {
+    field: '$.byteSize'
+    value: bigint
+  }
+}
+export const MemoryUsage = (() => {
+  type MemoryUsageTypeFieldEvent = MemoryUsage.MemoryUsageTypeFieldEvent
+  type MemoryUsageIdFieldEvent = MemoryUsage.MemoryUsageIdFieldEvent
+  type MemoryUsageByteSizeFieldEvent = MemoryUsage.MemoryUsageByteSizeFieldEvent
+  let _codec: Codec<MemoryUsage, Partial<MemoryUsage>>
+  const codec = (): Codec<MemoryUsage, Partial<MemoryUsage>> => {
+    if (_codec == null) {
+      _codec = message<MemoryUsage, Partial<MemoryUsage>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.type != null && obj.type !== '')) {
+          w.uint32(10)
+          w.string(obj.type)
+        }
+
+        if ((obj.id != null && obj.id !== 0n)) {
+          w.uint32(16)
+          w.int64(obj.id)
+        }
+
+        if ((obj.byteSize != null && obj.byteSize !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.byteSize)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          type: '',
+          id: 0n,
+          byteSize: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.type = reader.string()
+              break
+            }
+            case 2: {
+              obj.id = reader.int64()
+              break
+            }
+            case 3: {
+              obj.byteSize = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.type`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.int64()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.byteSize`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<MemoryUsage>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, MemoryUsage.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemoryUsage>): MemoryUsage {
+    return decodeMessage(buf, MemoryUsage.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemoryUsage>): Generator<MemoryUsageTypeFieldEvent | MemoryUsageIdFieldEvent | MemoryUsageByteSizeFieldEvent> {
+    return streamMessage(buf, MemoryUsage.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelStatistics {
+  name: string
+  version: string
+  lastInference: bigint
+  inferenceCount: bigint
+  executionCount: bigint
+  inferenceStats?: InferStatistics
+  batchStats: InferBatchStatistics[]
+  memoryUsage: MemoryUsage[]
+  responseStats: Map<string, InferResponseStatistics>
+}
+
+export declare namespace ModelStatistics {
+  export interface ModelStatistics$responseStatsEntry {
+    key: string
+    value?: InferResponseStatistics
+  }
+  export namespace ModelStatistics$responseStatsEntry {
+    export interface ModelStatistics$responseStatsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface ModelStatistics$responseStatsEntryValueComputeInferCountFieldEvent {
+      field: '$.value.computeInfer.count'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueComputeInferNsFieldEvent {
+      field: '$.value.computeInfer.ns'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueComputeOutputCountFieldEvent {
+      field: '$.value.computeOutput.count'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueComputeOutputNsFieldEvent {
+      field: '$.value.computeOutput.ns'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueSuccessCountFieldEvent {
+      field: '$.value.success.count'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueSuccessNsFieldEvent {
+      field: '$.value.success.ns'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueFailCountFieldEvent {
+      field: '$.value.fail.count'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueFailNsFieldEvent {
+      field: '$.value.fail.ns'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueEmptyResponseCountFieldEvent {
+      field: '$.value.emptyResponse.count'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueEmptyResponseNsFieldEvent {
+      field: '$.value.emptyResponse.ns'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueCancelCountFieldEvent {
+      field: '$.value.cancel.count'
+      value: bigint
+    }
+    export interface ModelStatistics$responseStatsEntryValueCancelNsFieldEvent {
+      field: '$.value.cancel.ns'
+      value: bigint
+    }
+  }
+  export interface ModelStatisticsNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ModelStatisticsVersionFieldEvent {
+    field: '$.version'
+    value: string
+  }
+  export interface ModelStatisticsLastInferenceFieldEvent {
+    field: '$.lastInference'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceCountFieldEvent {
+    field: '$.inferenceCount'
+    value: bigint
+  }
+  export interface ModelStatisticsExecutionCountFieldEvent {
+    field: '$.executionCount'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsSuccessCountFieldEvent {
+    field: '$.inferenceStats.success.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsSuccessNsFieldEvent {
+    field: '$.inferenceStats.success.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsFailCountFieldEvent {
+    field: '$.inferenceStats.fail.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsFailNsFieldEvent {
+    field: '$.inferenceStats.fail.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsQueueCountFieldEvent {
+    field: '$.inferenceStats.queue.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsQueueNsFieldEvent {
+    field: '$.inferenceStats.queue.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsComputeInputCountFieldEvent {
+    field: '$.inferenceStats.computeInput.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsComputeInputNsFieldEvent {
+    field: '$.inferenceStats.computeInput.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsComputeInferCountFieldEvent {
+    field: '$.inferenceStats.computeInfer.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsComputeInferNsFieldEvent {
+    field: '$.inferenceStats.computeInfer.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsComputeOutputCountFieldEvent {
+    field: '$.inferenceStats.computeOutput.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsComputeOutputNsFieldEvent {
+    field: '$.inferenceStats.computeOutput.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsCacheHitCountFieldEvent {
+    field: '$.inferenceStats.cacheHit.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsCacheHitNsFieldEvent {
+    field: '$.inferenceStats.cacheHit.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsCacheMissCountFieldEvent {
+    field: '$.inferenceStats.cacheMiss.count'
+    value: bigint
+  }
+  export interface ModelStatisticsInferenceStatsCacheMissNsFieldEvent {
+    field: '$.inferenceStats.cacheMiss.ns'
+    value: bigint
+  }
+  export interface ModelStatisticsBatchStatsBatchSizeFieldEvent {
+    field: '$.batchStats[].batchSize'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsBatchStatsComputeInputCountFieldEvent {
+    field: '$.batchStats[].computeInput.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsBatchStatsComputeInputNsFieldEvent {
+    field: '$.batchStats[].computeInput.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsBatchStatsComputeInferCountFieldEvent {
+    field: '$.batchStats[].computeInfer.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsBatchStatsComputeInferNsFieldEvent {
+    field: '$.batchStats[].computeInfer.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsBatchStatsComputeOutputCountFieldEvent {
+    field: '$.batchStats[].computeOutput.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsBatchStatsComputeOutputNsFieldEvent {
+    field: '$.batchStats[].computeOutput.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsMemoryUsageTypeFieldEvent {
+    field: '$.memoryUsage[].type'
+    value: string
+    index: number
+  }
+  export interface ModelStatisticsMemoryUsageIdFieldEvent {
+    field: '$.memoryUsage[].id'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsMemoryUsageByteSizeFieldEvent {
+    field: '$.memoryUsage[].byteSize'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseStatsComputeInferCountFieldEvent {
+    field: '$.responseStats{}.computeInfer.count'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsComputeInferNsFieldEvent {
+    field: '$.responseStats{}.computeInfer.ns'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsComputeOutputCountFieldEvent {
+    field: '$.responseStats{}.computeOutput.count'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsComputeOutputNsFieldEvent {
+    field: '$.responseStats{}.computeOutput.ns'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsSuccessCountFieldEvent {
+    field: '$.responseStats{}.success.count'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsSuccessNsFieldEvent {
+    field: '$.responseStats{}.success.ns'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsFailCountFieldEvent {
+    field: '$.responseStats{}.fail.count'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsFailNsFieldEvent {
+    field: '$.responseStats{}.fail.ns'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsEmptyResponseCountFieldEvent {
+    field: '$.responseStats{}.emptyResponse.count'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsEmptyResponseNsFieldEvent {
+    field: '$.responseStats{}.emptyResponse.ns'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsCancelCountFieldEvent {
+    field: '$.responseStats{}.cancel.count'
+    value: InferResponseStatistics
+    key: string
+  }
+  export interface ModelStatisticsResponseStatsCancelNsFieldEvent {
+    field: '$.responseStats{}.cancel.ns'
+    value: InferResponseStatistics
+    key: string
+  }
+}
+export const ModelStatistics = (() => {
+  type ModelStatistics$responseStatsEntry = ModelStatistics.ModelStatistics$responseStatsEntry
+  type ModelStatisticsNameFieldEvent = ModelStatistics.ModelStatisticsNameFieldEvent
+  type ModelStatisticsVersionFieldEvent = ModelStatistics.ModelStatisticsVersionFieldEvent
+  type ModelStatisticsLastInferenceFieldEvent = ModelStatistics.ModelStatisticsLastInferenceFieldEvent
+  type ModelStatisticsInferenceCountFieldEvent = ModelStatistics.ModelStatisticsInferenceCountFieldEvent
+  type ModelStatisticsExecutionCountFieldEvent = ModelStatistics.ModelStatisticsExecutionCountFieldEvent
+  type ModelStatisticsInferenceStatsSuccessCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsSuccessCountFieldEvent
+  type ModelStatisticsInferenceStatsSuccessNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsSuccessNsFieldEvent
+  type ModelStatisticsInferenceStatsFailCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsFailCountFieldEvent
+  type ModelStatisticsInferenceStatsFailNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsFailNsFieldEvent
+  type ModelStatisticsInferenceStatsQueueCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsQueueCountFieldEvent
+  type ModelStatisticsInferenceStatsQueueNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsQueueNsFieldEvent
+  type ModelStatisticsInferenceStatsComputeInputCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsComputeInputCountFieldEvent
+  type ModelStatisticsInferenceStatsComputeInputNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsComputeInputNsFieldEvent
+  type ModelStatisticsInferenceStatsComputeInferCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsComputeInferCountFieldEvent
+  type ModelStatisticsInferenceStatsComputeInferNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsComputeInferNsFieldEvent
+  type ModelStatisticsInferenceStatsComputeOutputCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsComputeOutputCountFieldEvent
+  type ModelStatisticsInferenceStatsComputeOutputNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsComputeOutputNsFieldEvent
+  type ModelStatisticsInferenceStatsCacheHitCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsCacheHitCountFieldEvent
+  type ModelStatisticsInferenceStatsCacheHitNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsCacheHitNsFieldEvent
+  type ModelStatisticsInferenceStatsCacheMissCountFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsCacheMissCountFieldEvent
+  type ModelStatisticsInferenceStatsCacheMissNsFieldEvent = ModelStatistics.ModelStatisticsInferenceStatsCacheMissNsFieldEvent
+  type ModelStatisticsBatchStatsBatchSizeFieldEvent = ModelStatistics.ModelStatisticsBatchStatsBatchSizeFieldEvent
+  type ModelStatisticsBatchStatsComputeInputCountFieldEvent = ModelStatistics.ModelStatisticsBatchStatsComputeInputCountFieldEvent
+  type ModelStatisticsBatchStatsComputeInputNsFieldEvent = ModelStatistics.ModelStatisticsBatchStatsComputeInputNsFieldEvent
+  type ModelStatisticsBatchStatsComputeInferCountFieldEvent = ModelStatistics.ModelStatisticsBatchStatsComputeInferCountFieldEvent
+  type ModelStatisticsBatchStatsComputeInferNsFieldEvent = ModelStatistics.ModelStatisticsBatchStatsComputeInferNsFieldEvent
+  type ModelStatisticsBatchStatsComputeOutputCountFieldEvent = ModelStatistics.ModelStatisticsBatchStatsComputeOutputCountFieldEvent
+  type ModelStatisticsBatchStatsComputeOutputNsFieldEvent = ModelStatistics.ModelStatisticsBatchStatsComputeOutputNsFieldEvent
+  type ModelStatisticsMemoryUsageTypeFieldEvent = ModelStatistics.ModelStatisticsMemoryUsageTypeFieldEvent
+  type ModelStatisticsMemoryUsageIdFieldEvent = ModelStatistics.ModelStatisticsMemoryUsageIdFieldEvent
+  type ModelStatisticsMemoryUsageByteSizeFieldEvent = ModelStatistics.ModelStatisticsMemoryUsageByteSizeFieldEvent
+  type ModelStatisticsResponseStatsComputeInferCountFieldEvent = ModelStatistics.ModelStatisticsResponseStatsComputeInferCountFieldEvent
+  type ModelStatisticsResponseStatsComputeInferNsFieldEvent = ModelStatistics.ModelStatisticsResponseStatsComputeInferNsFieldEvent
+  type ModelStatisticsResponseStatsComputeOutputCountFieldEvent = ModelStatistics.ModelStatisticsResponseStatsComputeOutputCountFieldEvent
+  type ModelStatisticsResponseStatsComputeOutputNsFieldEvent = ModelStatistics.ModelStatisticsResponseStatsComputeOutputNsFieldEvent
+  type ModelStatisticsResponseStatsSuccessCountFieldEvent = ModelStatistics.ModelStatisticsResponseStatsSuccessCountFieldEvent
+  type ModelStatisticsResponseStatsSuccessNsFieldEvent = ModelStatistics.ModelStatisticsResponseStatsSuccessNsFieldEvent
+  type ModelStatisticsResponseStatsFailCountFieldEvent = ModelStatistics.ModelStatisticsResponseStatsFailCountFieldEvent
+  type ModelStatisticsResponseStatsFailNsFieldEvent = ModelStatistics.ModelStatisticsResponseStatsFailNsFieldEvent
+  type ModelStatisticsResponseStatsEmptyResponseCountFieldEvent = ModelStatistics.ModelStatisticsResponseStatsEmptyResponseCountFieldEvent
+  type ModelStatisticsResponseStatsEmptyResponseNsFieldEvent = ModelStatistics.ModelStatisticsResponseStatsEmptyResponseNsFieldEvent
+  type ModelStatisticsResponseStatsCancelCountFieldEvent = ModelStatistics.ModelStatisticsResponseStatsCancelCountFieldEvent
+  type ModelStatisticsResponseStatsCancelNsFieldEvent = ModelStatistics.ModelStatisticsResponseStatsCancelNsFieldEvent
+  const ModelStatistics$responseStatsEntry = (() => {
+    type ModelStatistics$responseStatsEntryKeyFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryKeyFieldEvent
+    type ModelStatistics$responseStatsEntryValueComputeInferCountFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueComputeInferCountFieldEvent
+    type ModelStatistics$responseStatsEntryValueComputeInferNsFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueComputeInferNsFieldEvent
+    type ModelStatistics$responseStatsEntryValueComputeOutputCountFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueComputeOutputCountFieldEvent
+    type ModelStatistics$responseStatsEntryValueComputeOutputNsFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueComputeOutputNsFieldEvent
+    type ModelStatistics$responseStatsEntryValueSuccessCountFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueSuccessCountFieldEvent
+    type ModelStatistics$responseStatsEntryValueSuccessNsFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueSuccessNsFieldEvent
+    type ModelStatistics$responseStatsEntryValueFailCountFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueFailCountFieldEvent
+    type ModelStatistics$responseStatsEntryValueFailNsFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueFailNsFieldEvent
+    type ModelStatistics$responseStatsEntryValueEmptyResponseCountFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueEmptyResponseCountFieldEvent
+    type ModelStatistics$responseStatsEntryValueEmptyResponseNsFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueEmptyResponseNsFieldEvent
+    type ModelStatistics$responseStatsEntryValueCancelCountFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueCancelCountFieldEvent
+    type ModelStatistics$responseStatsEntryValueCancelNsFieldEvent = ModelStatistics.ModelStatistics$responseStatsEntry.ModelStatistics$responseStatsEntryValueCancelNsFieldEvent
+    let _codec: Codec<ModelStatistics$responseStatsEntry, Partial<ModelStatistics$responseStatsEntry>>
+    const codec = (): Codec<ModelStatistics$responseStatsEntry, Partial<ModelStatistics$responseStatsEntry>> => {
+      if (_codec == null) {
+        _codec = message<ModelStatistics$responseStatsEntry, Partial<ModelStatistics$responseStatsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            InferResponseStatistics.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = InferResponseStatistics.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * InferResponseStatistics.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<ModelStatistics$responseStatsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, ModelStatistics$responseStatsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatistics$responseStatsEntry>): ModelStatistics$responseStatsEntry {
+      return decodeMessage(buf, ModelStatistics$responseStatsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatistics$responseStatsEntry>): Generator<ModelStatistics$responseStatsEntryKeyFieldEvent | ModelStatistics$responseStatsEntryValueComputeInferCountFieldEvent | ModelStatistics$responseStatsEntryValueComputeInferNsFieldEvent | ModelStatistics$responseStatsEntryValueComputeOutputCountFieldEvent | ModelStatistics$responseStatsEntryValueComputeOutputNsFieldEvent | ModelStatistics$responseStatsEntryValueSuccessCountFieldEvent | ModelStatistics$responseStatsEntryValueSuccessNsFieldEvent | ModelStatistics$responseStatsEntryValueFailCountFieldEvent | ModelStatistics$responseStatsEntryValueFailNsFieldEvent | ModelStatistics$responseStatsEntryValueEmptyResponseCountFieldEvent | ModelStatistics$responseStatsEntryValueEmptyResponseNsFieldEvent | ModelStatistics$responseStatsEntryValueCancelCountFieldEvent | ModelStatistics$responseStatsEntryValueCancelNsFieldEvent> {
+      return streamMessage(buf, ModelStatistics$responseStatsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<ModelStatistics, Partial<ModelStatistics>>
+  const codec = (): Codec<ModelStatistics, Partial<ModelStatistics>> => {
+    if (_codec == null) {
+      _codec = message<ModelStatistics, Partial<ModelStatistics>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.version != null && obj.version !== '')) {
+          w.uint32(18)
+          w.string(obj.version)
+        }
+
+        if ((obj.lastInference != null && obj.lastInference !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.lastInference)
+        }
+
+        if ((obj.inferenceCount != null && obj.inferenceCount !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.inferenceCount)
+        }
+
+        if ((obj.executionCount != null && obj.executionCount !== 0n)) {
+          w.uint32(40)
+          w.uint64(obj.executionCount)
+        }
+
+        if (obj.inferenceStats != null) {
+          w.uint32(50)
+          InferStatistics.codec().encode(obj.inferenceStats, w)
+        }
+
+        if (obj.batchStats != null && obj.batchStats.length > 0) {
+          for (const value of obj.batchStats) {
+            w.uint32(58)
+            InferBatchStatistics.codec().encode(value, w)
+          }
+        }
+
+        if (obj.memoryUsage != null && obj.memoryUsage.length > 0) {
+          for (const value of obj.memoryUsage) {
+            w.uint32(66)
+            MemoryUsage.codec().encode(value, w)
+          }
+        }
+
+        if (obj.responseStats != null && obj.responseStats.size > 0) {
+          for (const [key, value] of obj.responseStats.entries()) {
+            w.uint32(74)
+            ModelStatistics.ModelStatistics$responseStatsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          version: '',
+          lastInference: 0n,
+          inferenceCount: 0n,
+          executionCount: 0n,
+          batchStats: [],
+          memoryUsage: [],
+          responseStats: new Map<string, InferResponseStatistics>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.version = reader.string()
+              break
+            }
+            case 3: {
+              obj.lastInference = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.inferenceCount = reader.uint64()
+              break
+            }
+            case 5: {
+              obj.executionCount = reader.uint64()
+              break
+            }
+            case 6: {
+              obj.inferenceStats = InferStatistics.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.inferenceStats
+              })
+              break
+            }
+            case 7: {
+              if (opts.limits?.batchStats != null && obj.batchStats.length === opts.limits.batchStats) {
+                throw new MaxLengthError('Decode error - repeated field "batchStats" had too many elements')
+              }
+
+              obj.batchStats.push(InferBatchStatistics.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.batchStats$
+              }))
+              break
+            }
+            case 8: {
+              if (opts.limits?.memoryUsage != null && obj.memoryUsage.length === opts.limits.memoryUsage) {
+                throw new MaxLengthError('Decode error - repeated field "memoryUsage" had too many elements')
+              }
+
+              obj.memoryUsage.push(MemoryUsage.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.memoryUsage$
+              }))
+              break
+            }
+            case 9: {
+              if (opts.limits?.responseStats != null && obj.responseStats.size === opts.limits.responseStats) {
+                throw new MaxSizeError('Decode error - map field "responseStats" had too many elements')
+              }
+
+              const entry = ModelStatistics.ModelStatistics$responseStatsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.responseStats$value
+                }
+              })
+              obj.responseStats.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          batchStats: 0,
+          memoryUsage: 0,
+          responseStats: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.lastInference`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.inferenceCount`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.executionCount`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 6: {
+              yield * InferStatistics.codec().stream(reader, reader.uint32(), `${prefix}.inferenceStats`, {
+                limits: opts.limits?.inferenceStats
+              })
+
+              break
+            }
+            case 7: {
+              if (opts.limits?.batchStats != null && obj.batchStats === opts.limits.batchStats) {
+                throw new MaxLengthError('Streaming decode error - repeated field "batchStats" had too many elements')
+              }
+
+              for (const evt of InferBatchStatistics.codec().stream(reader, reader.uint32(), `${prefix}.batchStats[]`, {
+                limits: opts.limits?.batchStats$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.batchStats
+                }
+              }
+
+              obj.batchStats++
+
+              break
+            }
+            case 8: {
+              if (opts.limits?.memoryUsage != null && obj.memoryUsage === opts.limits.memoryUsage) {
+                throw new MaxLengthError('Streaming decode error - repeated field "memoryUsage" had too many elements')
+              }
+
+              for (const evt of MemoryUsage.codec().stream(reader, reader.uint32(), `${prefix}.memoryUsage[]`, {
+                limits: opts.limits?.memoryUsage$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.memoryUsage
+                }
+              }
+
+              obj.memoryUsage++
+
+              break
+            }
+            case 9: {
+              if (opts.limits?.responseStats != null && obj.responseStats === opts.limits.responseStats) {
+                throw new MaxLengthError('Decode error - map field "responseStats" had too many elements')
+              }
+
+              yield * ModelStatistics.ModelStatistics$responseStatsEntry.codec().stream(reader, reader.uint32(), `${prefix}.responseStats{}`, {
+                limits: {
+                  value: opts.limits?.responseStats$value
+                }
+              })
+
+              obj.responseStats++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelStatistics>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelStatistics.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatistics>): ModelStatistics {
+    return decodeMessage(buf, ModelStatistics.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatistics>): Generator<ModelStatisticsNameFieldEvent | ModelStatisticsVersionFieldEvent | ModelStatisticsLastInferenceFieldEvent | ModelStatisticsInferenceCountFieldEvent | ModelStatisticsExecutionCountFieldEvent | ModelStatisticsInferenceStatsSuccessCountFieldEvent | ModelStatisticsInferenceStatsSuccessNsFieldEvent | ModelStatisticsInferenceStatsFailCountFieldEvent | ModelStatisticsInferenceStatsFailNsFieldEvent | ModelStatisticsInferenceStatsQueueCountFieldEvent | ModelStatisticsInferenceStatsQueueNsFieldEvent | ModelStatisticsInferenceStatsComputeInputCountFieldEvent | ModelStatisticsInferenceStatsComputeInputNsFieldEvent | ModelStatisticsInferenceStatsComputeInferCountFieldEvent | ModelStatisticsInferenceStatsComputeInferNsFieldEvent | ModelStatisticsInferenceStatsComputeOutputCountFieldEvent | ModelStatisticsInferenceStatsComputeOutputNsFieldEvent | ModelStatisticsInferenceStatsCacheHitCountFieldEvent | ModelStatisticsInferenceStatsCacheHitNsFieldEvent | ModelStatisticsInferenceStatsCacheMissCountFieldEvent | ModelStatisticsInferenceStatsCacheMissNsFieldEvent | ModelStatisticsBatchStatsBatchSizeFieldEvent | ModelStatisticsBatchStatsComputeInputCountFieldEvent | ModelStatisticsBatchStatsComputeInputNsFieldEvent | ModelStatisticsBatchStatsComputeInferCountFieldEvent | ModelStatisticsBatchStatsComputeInferNsFieldEvent | ModelStatisticsBatchStatsComputeOutputCountFieldEvent | ModelStatisticsBatchStatsComputeOutputNsFieldEvent | ModelStatisticsMemoryUsageTypeFieldEvent | ModelStatisticsMemoryUsageIdFieldEvent | ModelStatisticsMemoryUsageByteSizeFieldEvent | ModelStatisticsResponseStatsComputeInferCountFieldEvent | ModelStatisticsResponseStatsComputeInferNsFieldEvent | ModelStatisticsResponseStatsComputeOutputCountFieldEvent | ModelStatisticsResponseStatsComputeOutputNsFieldEvent | ModelStatisticsResponseStatsSuccessCountFieldEvent | ModelStatisticsResponseStatsSuccessNsFieldEvent | ModelStatisticsResponseStatsFailCountFieldEvent | ModelStatisticsResponseStatsFailNsFieldEvent | ModelStatisticsResponseStatsEmptyResponseCountFieldEvent | ModelStatisticsResponseStatsEmptyResponseNsFieldEvent | ModelStatisticsResponseStatsCancelCountFieldEvent | ModelStatisticsResponseStatsCancelNsFieldEvent> {
+    return streamMessage(buf, ModelStatistics.codec(), opts)
+  }
+  return { ModelStatistics$responseStatsEntry, codec, encode, decode, stream }
+})()
+
+export interface ModelStatisticsRequest {
+  name: string
+  version: string
+}
+
+export declare namespace ModelStatisticsRequest {
+  export interface ModelStatisticsRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface ModelStatisticsRequestVersionFieldEvent {
+    field: '$.version'
+    value: string
+  }
+}
+export const ModelStatisticsRequest = (() => {
+  type ModelStatisticsRequestNameFieldEvent = ModelStatisticsRequest.ModelStatisticsRequestNameFieldEvent
+  type ModelStatisticsRequestVersionFieldEvent = ModelStatisticsRequest.ModelStatisticsRequestVersionFieldEvent
+  let _codec: Codec<ModelStatisticsRequest, Partial<ModelStatisticsRequest>>
+  const codec = (): Codec<ModelStatisticsRequest, Partial<ModelStatisticsRequest>> => {
+    if (_codec == null) {
+      _codec = message<ModelStatisticsRequest, Partial<ModelStatisticsRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.version != null && obj.version !== '')) {
+          w.uint32(18)
+          w.string(obj.version)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          version: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.version = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelStatisticsRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelStatisticsRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatisticsRequest>): ModelStatisticsRequest {
+    return decodeMessage(buf, ModelStatisticsRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatisticsRequest>): Generator<ModelStatisticsRequestNameFieldEvent | ModelStatisticsRequestVersionFieldEvent> {
+    return streamMessage(buf, ModelStatisticsRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelStatisticsResponse {
+  modelStats: ModelStatistics[]
+}
+
+export declare namespace ModelStatisticsResponse {
+  export interface ModelStatisticsResponseModelStatsNameFieldEvent {
+    field: '$.modelStats[].name'
+    value: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsVersionFieldEvent {
+    field: '$.modelStats[].version'
+    value: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsLastInferenceFieldEvent {
+    field: '$.modelStats[].lastInference'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceCountFieldEvent {
+    field: '$.modelStats[].inferenceCount'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsExecutionCountFieldEvent {
+    field: '$.modelStats[].executionCount'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsSuccessCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.success.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsSuccessNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.success.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsFailCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.fail.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsFailNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.fail.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsQueueCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.queue.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsQueueNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.queue.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsComputeInputCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.computeInput.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsComputeInputNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.computeInput.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsComputeInferCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.computeInfer.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsComputeInferNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.computeInfer.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsComputeOutputCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.computeOutput.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsComputeOutputNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.computeOutput.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsCacheHitCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.cacheHit.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsCacheHitNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.cacheHit.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsCacheMissCountFieldEvent {
+    field: '$.modelStats[].inferenceStats.cacheMiss.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsInferenceStatsCacheMissNsFieldEvent {
+    field: '$.modelStats[].inferenceStats.cacheMiss.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsBatchSizeFieldEvent {
+    field: '$.modelStats[].batchStats[].batchSize'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsComputeInputCountFieldEvent {
+    field: '$.modelStats[].batchStats[].computeInput.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsComputeInputNsFieldEvent {
+    field: '$.modelStats[].batchStats[].computeInput.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsComputeInferCountFieldEvent {
+    field: '$.modelStats[].batchStats[].computeInfer.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsComputeInferNsFieldEvent {
+    field: '$.modelStats[].batchStats[].computeInfer.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsComputeOutputCountFieldEvent {
+    field: '$.modelStats[].batchStats[].computeOutput.count'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsBatchStatsComputeOutputNsFieldEvent {
+    field: '$.modelStats[].batchStats[].computeOutput.ns'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsMemoryUsageTypeFieldEvent {
+    field: '$.modelStats[].memoryUsage[].type'
+    value: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsMemoryUsageIdFieldEvent {
+    field: '$.modelStats[].memoryUsage[].id'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsMemoryUsageByteSizeFieldEvent {
+    field: '$.modelStats[].memoryUsage[].byteSize'
+    value: bigint
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsComputeInferCountFieldEvent {
+    field: '$.modelStats[].responseStats{}.computeInfer.count'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsComputeInferNsFieldEvent {
+    field: '$.modelStats[].responseStats{}.computeInfer.ns'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsComputeOutputCountFieldEvent {
+    field: '$.modelStats[].responseStats{}.computeOutput.count'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsComputeOutputNsFieldEvent {
+    field: '$.modelStats[].responseStats{}.computeOutput.ns'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsSuccessCountFieldEvent {
+    field: '$.modelStats[].responseStats{}.success.count'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsSuccessNsFieldEvent {
+    field: '$.modelStats[].responseStats{}.success.ns'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsFailCountFieldEvent {
+    field: '$.modelStats[].responseStats{}.fail.count'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsFailNsFieldEvent {
+    field: '$.modelStats[].responseStats{}.fail.ns'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsEmptyResponseCountFieldEvent {
+    field: '$.modelStats[].responseStats{}.emptyResponse.count'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsEmptyResponseNsFieldEvent {
+    field: '$.modelStats[].responseStats{}.emptyResponse.ns'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsCancelCountFieldEvent {
+    field: '$.modelStats[].responseStats{}.cancel.count'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+  export interface ModelStatisticsResponseModelStatsResponseStatsCancelNsFieldEvent {
+    field: '$.modelStats[].responseStats{}.cancel.ns'
+    value: InferResponseStatistics
+    key: string
+    index: number
+  }
+}
+export const ModelStatisticsResponse = (() => {
+  type ModelStatisticsResponseModelStatsNameFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsNameFieldEvent
+  type ModelStatisticsResponseModelStatsVersionFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsVersionFieldEvent
+  type ModelStatisticsResponseModelStatsLastInferenceFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsLastInferenceFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceCountFieldEvent
+  type ModelStatisticsResponseModelStatsExecutionCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsExecutionCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsSuccessCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsSuccessCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsSuccessNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsSuccessNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsFailCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsFailCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsFailNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsFailNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsQueueCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsQueueCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsQueueNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsQueueNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsComputeInputCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsComputeInputCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsComputeInputNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsComputeInputNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsComputeInferCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsComputeInferCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsComputeInferNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsComputeInferNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsComputeOutputCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsComputeOutputCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsComputeOutputNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsComputeOutputNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsCacheHitCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsCacheHitCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsCacheHitNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsCacheHitNsFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsCacheMissCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsCacheMissCountFieldEvent
+  type ModelStatisticsResponseModelStatsInferenceStatsCacheMissNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsInferenceStatsCacheMissNsFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsBatchSizeFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsBatchSizeFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsComputeInputCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsComputeInputCountFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsComputeInputNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsComputeInputNsFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsComputeInferCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsComputeInferCountFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsComputeInferNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsComputeInferNsFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsComputeOutputCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsComputeOutputCountFieldEvent
+  type ModelStatisticsResponseModelStatsBatchStatsComputeOutputNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsBatchStatsComputeOutputNsFieldEvent
+  type ModelStatisticsResponseModelStatsMemoryUsageTypeFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsMemoryUsageTypeFieldEvent
+  type ModelStatisticsResponseModelStatsMemoryUsageIdFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsMemoryUsageIdFieldEvent
+  type ModelStatisticsResponseModelStatsMemoryUsageByteSizeFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsMemoryUsageByteSizeFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsComputeInferCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsComputeInferCountFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsComputeInferNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsComputeInferNsFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsComputeOutputCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsComputeOutputCountFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsComputeOutputNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsComputeOutputNsFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsSuccessCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsSuccessCountFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsSuccessNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsSuccessNsFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsFailCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsFailCountFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsFailNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsFailNsFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsEmptyResponseCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsEmptyResponseCountFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsEmptyResponseNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsEmptyResponseNsFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsCancelCountFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsCancelCountFieldEvent
+  type ModelStatisticsResponseModelStatsResponseStatsCancelNsFieldEvent = ModelStatisticsResponse.ModelStatisticsResponseModelStatsResponseStatsCancelNsFieldEvent
+  let _codec: Codec<ModelStatisticsResponse, Partial<ModelStatisticsResponse>>
+  const codec = (): Codec<ModelStatisticsResponse, Partial<ModelStatisticsResponse>> => {
+    if (_codec == null) {
+      _codec = message<ModelStatisticsResponse, Partial<ModelStatisticsResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.modelStats != null && obj.modelStats.length > 0) {
+          for (const value of obj.modelStats) {
+            w.uint32(10)
+            ModelStatistics.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          modelStats: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.modelStats != null && obj.modelStats.length === opts.limits.modelStats) {
+                throw new MaxLengthError('Decode error - repeated field "modelStats" had too many elements')
+              }
+
+              obj.modelStats.push(ModelStatistics.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.modelStats$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          modelStats: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.modelStats != null && obj.modelStats === opts.limits.modelStats) {
+                throw new MaxLengthError('Streaming decode error - repeated field "modelStats" had too many elements')
+              }
+
+              for (const evt of ModelStatistics.codec().stream(reader, reader.uint32(), `${prefix}.modelStats[]`, {
+                limits: opts.limits?.modelStats$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.modelStats
+                }
+              }
+
+              obj.modelStats++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelStatisticsResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelStatisticsResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatisticsResponse>): ModelStatisticsResponse {
+    return decodeMessage(buf, ModelStatisticsResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatisticsResponse>): Generator<ModelStatisticsResponseModelStatsNameFieldEvent | ModelStatisticsResponseModelStatsVersionFieldEvent | ModelStatisticsResponseModelStatsLastInferenceFieldEvent | ModelStatisticsResponseModelStatsInferenceCountFieldEvent | ModelStatisticsResponseModelStatsExecutionCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsSuccessCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsSuccessNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsFailCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsFailNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsQueueCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsQueueNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsComputeInputCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsComputeInputNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsComputeInferCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsComputeInferNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsComputeOutputCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsComputeOutputNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsCacheHitCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsCacheHitNsFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsCacheMissCountFieldEvent | ModelStatisticsResponseModelStatsInferenceStatsCacheMissNsFieldEvent | ModelStatisticsResponseModelStatsBatchStatsBatchSizeFieldEvent | ModelStatisticsResponseModelStatsBatchStatsComputeInputCountFieldEvent | ModelStatisticsResponseModelStatsBatchStatsComputeInputNsFieldEvent | ModelStatisticsResponseModelStatsBatchStatsComputeInferCountFieldEvent | ModelStatisticsResponseModelStatsBatchStatsComputeInferNsFieldEvent | ModelStatisticsResponseModelStatsBatchStatsComputeOutputCountFieldEvent | ModelStatisticsResponseModelStatsBatchStatsComputeOutputNsFieldEvent | ModelStatisticsResponseModelStatsMemoryUsageTypeFieldEvent | ModelStatisticsResponseModelStatsMemoryUsageIdFieldEvent | ModelStatisticsResponseModelStatsMemoryUsageByteSizeFieldEvent | ModelStatisticsResponseModelStatsResponseStatsComputeInferCountFieldEvent | ModelStatisticsResponseModelStatsResponseStatsComputeInferNsFieldEvent | ModelStatisticsResponseModelStatsResponseStatsComputeOutputCountFieldEvent | ModelStatisticsResponseModelStatsResponseStatsComputeOutputNsFieldEvent | ModelStatisticsResponseModelStatsResponseStatsSuccessCountFieldEvent | ModelStatisticsResponseModelStatsResponseStatsSuccessNsFieldEvent | ModelStatisticsResponseModelStatsResponseStatsFailCountFieldEvent | ModelStatisticsResponseModelStatsResponseStatsFailNsFieldEvent | ModelStatisticsResponseModelStatsResponseStatsEmptyResponseCountFieldEvent | ModelStatisticsResponseModelStatsResponseStatsEmptyResponseNsFieldEvent | ModelStatisticsResponseModelStatsResponseStatsCancelCountFieldEvent | ModelStatisticsResponseModelStatsResponseStatsCancelNsFieldEvent> {
+    return streamMessage(buf, ModelStatisticsResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelRepositoryParameter {
+  boolParam?: boolean
+  int64Param?: bigint
+  stringParam?: string
+  bytesParam?: Uint8Array<ArrayBuffer>
+}
+
+export declare namespace ModelRepositoryParameter {
+  export interface ModelRepositoryParameterBoolParamFieldEvent {
+    field: '$.boolParam'
+    value: boolean
+  }
+  export interface ModelRepositoryParameterInt64ParamFieldEvent {
+    field: '$.int64Param'
+    value: bigint
+  }
+  export interface ModelRepositoryParameterStringParamFieldEvent {
+    field: '$.stringParam'
+    value: string
+  }
+  export interface ModelRepositoryParameterBytesParamFieldEvent {
+    field: '$.bytesParam'
+    value: Uint8Array<ArrayBuffer>
+  }
+}
+export const ModelRepositoryParameter = (() => {
+  type ModelRepositoryParameterBoolParamFieldEvent = ModelRepositoryParameter.ModelRepositoryParameterBoolParamFieldEvent
+  type ModelRepositoryParameterInt64ParamFieldEvent = ModelRepositoryParameter.ModelRepositoryParameterInt64ParamFieldEvent
+  type ModelRepositoryParameterStringParamFieldEvent = ModelRepositoryParameter.ModelRepositoryParameterStringParamFieldEvent
+  type ModelRepositoryParameterBytesParamFieldEvent = ModelRepositoryParameter.ModelRepositoryParameterBytesParamFieldEvent
+  let _codec: Codec<ModelRepositoryParameter, Partial<ModelRepositoryParameter>>
+  const codec = (): Codec<ModelRepositoryParameter, Partial<ModelRepositoryParameter>> => {
+    if (_codec == null) {
+      _codec = message<ModelRepositoryParameter, Partial<ModelRepositoryParameter>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        obj = { ...obj }
+
+        if (obj.bytesParam != null) {
+          obj.stringParam = undefined
+          obj.int64Param = undefined
+          obj.boolParam = undefined
+        }
+
+        if (obj.stringParam != null) {
+          obj.bytesParam = undefined
+          obj.int64Param = undefined
+          obj.boolParam = undefined
+        }
+
+        if (obj.int64Param != null) {
+          obj.bytesParam = undefined
+          obj.stringParam = undefined
+          obj.boolParam = undefined
+        }
+
+        if (obj.boolParam != null) {
+          obj.bytesParam = undefined
+          obj.stringParam = undefined
+          obj.int64Param = undefined
+        }
+
+        if (obj.boolParam != null) {
+          w.uint32(8)
+          w.bool(obj.boolParam)
+        }
+
+        if (obj.int64Param != null) {
+          w.uint32(16)
+          w.int64(obj.int64Param)
+        }
+
+        if (obj.stringParam != null) {
+          w.uint32(26)
+          w.string(obj.stringParam)
+        }
+
+        if (obj.bytesParam != null) {
+          w.uint32(34)
+          w.bytes(obj.bytesParam)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.boolParam = reader.bool()
+              break
+            }
+            case 2: {
+              obj.int64Param = reader.int64()
+              break
+            }
+            case 3: {
+              obj.stringParam = reader.string()
+              break
+            }
+            case 4: {
+              obj.bytesParam = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        if (obj.bytesParam != null) {
+          delete obj.stringParam
+          delete obj.int64Param
+          delete obj.boolParam
+        }
+
+        if (obj.stringParam != null) {
+          delete obj.bytesParam
+          delete obj.int64Param
+          delete obj.boolParam
+        }
+
+        if (obj.int64Param != null) {
+          delete obj.bytesParam
+          delete obj.stringParam
+          delete obj.boolParam
+        }
+
+        if (obj.boolParam != null) {
+          delete obj.bytesParam
+          delete obj.stringParam
+          delete obj.int64Param
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.boolParam`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.int64Param`,
+                value: reader.int64()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.stringParam`,
+                value: reader.string()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.bytesParam`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelRepositoryParameter>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelRepositoryParameter.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelRepositoryParameter>): ModelRepositoryParameter {
+    return decodeMessage(buf, ModelRepositoryParameter.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelRepositoryParameter>): Generator<ModelRepositoryParameterBoolParamFieldEvent | ModelRepositoryParameterInt64ParamFieldEvent | ModelRepositoryParameterStringParamFieldEvent | ModelRepositoryParameterBytesParamFieldEvent> {
+    return streamMessage(buf, ModelRepositoryParameter.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface RepositoryIndexRequest {
+  repositoryName: string
+  ready: boolean
+}
+
+export declare namespace RepositoryIndexRequest {
+  export interface RepositoryIndexRequestRepositoryNameFieldEvent {
+    field: '$.repositoryName'
+    value: string
+  }
+  export interface RepositoryIndexRequestReadyFieldEvent {
+    field: '$.ready'
+    value: boolean
+  }
+}
+export const RepositoryIndexRequest = (() => {
+  type RepositoryIndexRequestRepositoryNameFieldEvent = RepositoryIndexRequest.RepositoryIndexRequestRepositoryNameFieldEvent
+  type RepositoryIndexRequestReadyFieldEvent = RepositoryIndexRequest.RepositoryIndexRequestReadyFieldEvent
+  let _codec: Codec<RepositoryIndexRequest, Partial<RepositoryIndexRequest>>
+  const codec = (): Codec<RepositoryIndexRequest, Partial<RepositoryIndexRequest>> => {
+    if (_codec == null) {
+      _codec = message<RepositoryIndexRequest, Partial<RepositoryIndexRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.repositoryName != null && obj.repositoryName !== '')) {
+          w.uint32(10)
+          w.string(obj.repositoryName)
+        }
+
+        if ((obj.ready != null && obj.ready !== false)) {
+          w.uint32(16)
+          w.bool(obj.ready)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          repositoryName: '',
+          ready: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.repositoryName = reader.string()
+              break
+            }
+            case 2: {
+              obj.ready = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.repositoryName`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.ready`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<RepositoryIndexRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RepositoryIndexRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryIndexRequest>): RepositoryIndexRequest {
+    return decodeMessage(buf, RepositoryIndexRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryIndexRequest>): Generator<RepositoryIndexRequestRepositoryNameFieldEvent | RepositoryIndexRequestReadyFieldEvent> {
+    return streamMessage(buf, RepositoryIndexRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface RepositoryIndexResponse {
+  models: RepositoryIndexResponse.ModelIndex[]
+}
+
+export declare namespace RepositoryIndexResponse {
+  export interface ModelIndex {
+    name: string
+    version: string
+    state: string
+    reason: string
+  }
+  export namespace ModelIndex {
+    export interface ModelIndexNameFieldEvent {
+      field: '$.name'
+      value: string
+    }
+    export interface ModelIndexVersionFieldEvent {
+      field: '$.version'
+      value: string
+    }
+    export interface ModelIndexStateFieldEvent {
+      field: '$.state'
+      value: string
+    }
+    export interface ModelIndexReasonFieldEvent {
+      field: '$.reason'
+      value: string
+    }
+  }
+  export interface RepositoryIndexResponseModelsNameFieldEvent {
+    field: '$.models[].name'
+    value: string
+    index: number
+  }
+  export interface RepositoryIndexResponseModelsVersionFieldEvent {
+    field: '$.models[].version'
+    value: string
+    index: number
+  }
+  export interface RepositoryIndexResponseModelsStateFieldEvent {
+    field: '$.models[].state'
+    value: string
+    index: number
+  }
+  export interface RepositoryIndexResponseModelsReasonFieldEvent {
+    field: '$.models[].reason'
+    value: string
+    index: number
+  }
+}
+export const RepositoryIndexResponse = (() => {
+  type ModelIndex = RepositoryIndexResponse.ModelIndex
+  type RepositoryIndexResponseModelsNameFieldEvent = RepositoryIndexResponse.RepositoryIndexResponseModelsNameFieldEvent
+  type RepositoryIndexResponseModelsVersionFieldEvent = RepositoryIndexResponse.RepositoryIndexResponseModelsVersionFieldEvent
+  type RepositoryIndexResponseModelsStateFieldEvent = RepositoryIndexResponse.RepositoryIndexResponseModelsStateFieldEvent
+  type RepositoryIndexResponseModelsReasonFieldEvent = RepositoryIndexResponse.RepositoryIndexResponseModelsReasonFieldEvent
+  const ModelIndex = (() => {
+    type ModelIndexNameFieldEvent = RepositoryIndexResponse.ModelIndex.ModelIndexNameFieldEvent
+    type ModelIndexVersionFieldEvent = RepositoryIndexResponse.ModelIndex.ModelIndexVersionFieldEvent
+    type ModelIndexStateFieldEvent = RepositoryIndexResponse.ModelIndex.ModelIndexStateFieldEvent
+    type ModelIndexReasonFieldEvent = RepositoryIndexResponse.ModelIndex.ModelIndexReasonFieldEvent
+    let _codec: Codec<ModelIndex, Partial<ModelIndex>>
+    const codec = (): Codec<ModelIndex, Partial<ModelIndex>> => {
+      if (_codec == null) {
+        _codec = message<ModelIndex, Partial<ModelIndex>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.name != null && obj.name !== '')) {
+            w.uint32(10)
+            w.string(obj.name)
+          }
+
+          if ((obj.version != null && obj.version !== '')) {
+            w.uint32(18)
+            w.string(obj.version)
+          }
+
+          if ((obj.state != null && obj.state !== '')) {
+            w.uint32(26)
+            w.string(obj.state)
+          }
+
+          if ((obj.reason != null && obj.reason !== '')) {
+            w.uint32(34)
+            w.string(obj.reason)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            name: '',
+            version: '',
+            state: '',
+            reason: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.name = reader.string()
+                break
+              }
+              case 2: {
+                obj.version = reader.string()
+                break
+              }
+              case 3: {
+                obj.state = reader.string()
+                break
+              }
+              case 4: {
+                obj.reason = reader.string()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.name`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.version`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.state`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 4: {
+                yield {
+                  field: `${prefix}.reason`,
+                  value: reader.string()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<ModelIndex>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, ModelIndex.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelIndex>): ModelIndex {
+      return decodeMessage(buf, ModelIndex.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelIndex>): Generator<ModelIndexNameFieldEvent | ModelIndexVersionFieldEvent | ModelIndexStateFieldEvent | ModelIndexReasonFieldEvent> {
+      return streamMessage(buf, ModelIndex.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<RepositoryIndexResponse, Partial<RepositoryIndexResponse>>
+  const codec = (): Codec<RepositoryIndexResponse, Partial<RepositoryIndexResponse>> => {
+    if (_codec == null) {
+      _codec = message<RepositoryIndexResponse, Partial<RepositoryIndexResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.models != null && obj.models.length > 0) {
+          for (const value of obj.models) {
+            w.uint32(10)
+            RepositoryIndexResponse.ModelIndex.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          models: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.models != null && obj.models.length === opts.limits.models) {
+                throw new MaxLengthError('Decode error - repeated field "models" had too many elements')
+              }
+
+              obj.models.push(RepositoryIndexResponse.ModelIndex.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.models$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          models: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.models != null && obj.models === opts.limits.models) {
+                throw new MaxLengthError('Streaming decode error - repeated field "models" had too many elements')
+              }
+
+              for (const evt of RepositoryIndexResponse.ModelIndex.codec().stream(reader, reader.uint32(), `${prefix}.models[]`, {
+                limits: opts.limits?.models$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.models
+                }
+              }
+
+              obj.models++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<RepositoryIndexResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RepositoryIndexResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryIndexResponse>): RepositoryIndexResponse {
+    return decodeMessage(buf, RepositoryIndexResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryIndexResponse>): Generator<RepositoryIndexResponseModelsNameFieldEvent | RepositoryIndexResponseModelsVersionFieldEvent | RepositoryIndexResponseModelsStateFieldEvent | RepositoryIndexResponseModelsReasonFieldEvent> {
+    return streamMessage(buf, RepositoryIndexResponse.codec(), opts)
+  }
+  return { ModelIndex, codec, encode, decode, stream }
+})()
+
+export interface RepositoryModelLoadRequest {
+  repositoryName: string
+  modelName: string
+  parameters: Map<string, ModelRepositoryParameter>
+}
+
+export declare namespace RepositoryModelLoadRequest {
+  export interface RepositoryModelLoadRequest$parametersEntry {
+    key: string
+    value?: ModelRepositoryParameter
+  }
+  export namespace RepositoryModelLoadRequest$parametersEntry {
+    export interface RepositoryModelLoadRequest$parametersEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface RepositoryModelLoadRequest$parametersEntryValueBoolParamFieldEvent {
+      field: '$.value.boolParam'
+      value: boolean
+    }
+    export interface RepositoryModelLoadRequest$parametersEntryValueInt64ParamFieldEvent {
+      field: '$.value.int64Param'
+      value: bigint
+    }
+    export interface RepositoryModelLoadRequest$parametersEntryValueStringParamFieldEvent {
+      field: '$.value.stringParam'
+      value: string
+    }
+    export interface RepositoryModelLoadRequest$parametersEntryValueBytesParamFieldEvent {
+      field: '$.value.bytesParam'
+      value: Uint8Array<ArrayBuffer>
+    }
+  }
+  export interface RepositoryModelLoadRequestRepositoryNameFieldEvent {
+    field: '$.repositoryName'
+    value: string
+  }
+  export interface RepositoryModelLoadRequestModelNameFieldEvent {
+    field: '$.modelName'
+    value: string
+  }
+  export interface RepositoryModelLoadRequestParametersBoolParamFieldEvent {
+    field: '$.parameters{}.boolParam'
+    value: ModelRepositoryParameter
+    key: string
+  }
+  export interface RepositoryModelLoadRequestParametersInt64ParamFieldEvent {
+    field: '$.parameters{}.int64Param'
+    value: ModelRepositoryParameter
+    key: string
+  }
+  export interface RepositoryModelLoadRequestParametersStringParamFieldEvent {
+    field: '$.parameters{}.stringParam'
+    value: ModelRepositoryParameter
+    key: string
+  }
+  export interface RepositoryModelLoadRequestParametersBytesParamFieldEvent {
+    field: '$.parameters{}.bytesParam'
+    value: ModelRepositoryParameter
+    key: string
+  }
+}
+export const RepositoryModelLoadRequest = (() => {
+  type RepositoryModelLoadRequest$parametersEntry = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry
+  type RepositoryModelLoadRequestRepositoryNameFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequestRepositoryNameFieldEvent
+  type RepositoryModelLoadRequestModelNameFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequestModelNameFieldEvent
+  type RepositoryModelLoadRequestParametersBoolParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequestParametersBoolParamFieldEvent
+  type RepositoryModelLoadRequestParametersInt64ParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequestParametersInt64ParamFieldEvent
+  type RepositoryModelLoadRequestParametersStringParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequestParametersStringParamFieldEvent
+  type RepositoryModelLoadRequestParametersBytesParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequestParametersBytesParamFieldEvent
+  const RepositoryModelLoadRequest$parametersEntry = (() => {
+    type RepositoryModelLoadRequest$parametersEntryKeyFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.RepositoryModelLoadRequest$parametersEntryKeyFieldEvent
+    type RepositoryModelLoadRequest$parametersEntryValueBoolParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.RepositoryModelLoadRequest$parametersEntryValueBoolParamFieldEvent
+    type RepositoryModelLoadRequest$parametersEntryValueInt64ParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.RepositoryModelLoadRequest$parametersEntryValueInt64ParamFieldEvent
+    type RepositoryModelLoadRequest$parametersEntryValueStringParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.RepositoryModelLoadRequest$parametersEntryValueStringParamFieldEvent
+    type RepositoryModelLoadRequest$parametersEntryValueBytesParamFieldEvent = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.RepositoryModelLoadRequest$parametersEntryValueBytesParamFieldEvent
+    let _codec: Codec<RepositoryModelLoadRequest$parametersEntry, Partial<RepositoryModelLoadRequest$parametersEntry>>
+    const codec = (): Codec<RepositoryModelLoadRequest$parametersEntry, Partial<RepositoryModelLoadRequest$parametersEntry>> => {
+      if (_codec == null) {
+        _codec = message<RepositoryModelLoadRequest$parametersEntry, Partial<RepositoryModelLoadRequest$parametersEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            ModelRepositoryParameter.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = ModelRepositoryParameter.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * ModelRepositoryParameter.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<RepositoryModelLoadRequest$parametersEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, RepositoryModelLoadRequest$parametersEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelLoadRequest$parametersEntry>): RepositoryModelLoadRequest$parametersEntry {
+      return decodeMessage(buf, RepositoryModelLoadRequest$parametersEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelLoadRequest$parametersEntry>): Generator<RepositoryModelLoadRequest$parametersEntryKeyFieldEvent | RepositoryModelLoadRequest$parametersEntryValueBoolParamFieldEvent | RepositoryModelLoadRequest$parametersEntryValueInt64ParamFieldEvent | RepositoryModelLoadRequest$parametersEntryValueStringParamFieldEvent | RepositoryModelLoadRequest$parametersEntryValueBytesParamFieldEvent> {
+      return streamMessage(buf, RepositoryModelLoadRequest$parametersEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<RepositoryModelLoadRequest, Partial<RepositoryModelLoadRequest>>
+  const codec = (): Codec<RepositoryModelLoadRequest, Partial<RepositoryModelLoadRequest>> => {
+    if (_codec == null) {
+      _codec = message<RepositoryModelLoadRequest, Partial<RepositoryModelLoadRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.repositoryName != null && obj.repositoryName !== '')) {
+          w.uint32(10)
+          w.string(obj.repositoryName)
+        }
+
+        if ((obj.modelName != null && obj.modelName !== '')) {
+          w.uint32(18)
+          w.string(obj.modelName)
+        }
+
+        if (obj.parameters != null && obj.parameters.size > 0) {
+          for (const [key, value] of obj.parameters.entries()) {
+            w.uint32(26)
+            RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          repositoryName: '',
+          modelName: '',
+          parameters: new Map<string, ModelRepositoryParameter>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.repositoryName = reader.string()
+              break
+            }
+            case 2: {
+              obj.modelName = reader.string()
+              break
+            }
+            case 3: {
+              if (opts.limits?.parameters != null && obj.parameters.size === opts.limits.parameters) {
+                throw new MaxSizeError('Decode error - map field "parameters" had too many elements')
+              }
+
+              const entry = RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.parameters$value
+                }
+              })
+              obj.parameters.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          parameters: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.repositoryName`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.modelName`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.parameters != null && obj.parameters === opts.limits.parameters) {
+                throw new MaxLengthError('Decode error - map field "parameters" had too many elements')
+              }
+
+              yield * RepositoryModelLoadRequest.RepositoryModelLoadRequest$parametersEntry.codec().stream(reader, reader.uint32(), `${prefix}.parameters{}`, {
+                limits: {
+                  value: opts.limits?.parameters$value
+                }
+              })
+
+              obj.parameters++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<RepositoryModelLoadRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RepositoryModelLoadRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelLoadRequest>): RepositoryModelLoadRequest {
+    return decodeMessage(buf, RepositoryModelLoadRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelLoadRequest>): Generator<RepositoryModelLoadRequestRepositoryNameFieldEvent | RepositoryModelLoadRequestModelNameFieldEvent | RepositoryModelLoadRequestParametersBoolParamFieldEvent | RepositoryModelLoadRequestParametersInt64ParamFieldEvent | RepositoryModelLoadRequestParametersStringParamFieldEvent | RepositoryModelLoadRequestParametersBytesParamFieldEvent> {
+    return streamMessage(buf, RepositoryModelLoadRequest.codec(), opts)
+  }
+  return { RepositoryModelLoadRequest$parametersEntry, codec, encode, decode, stream }
+})()
+
+export interface RepositoryModelLoadResponse {}
+
+export const RepositoryModelLoadResponse = (() => {
+  let _codec: Codec<RepositoryModelLoadResponse, Partial<RepositoryModelLoadResponse>>
+  const codec = (): Codec<RepositoryModelLoadResponse, Partial<RepositoryModelLoadResponse>> => {
+    if (_codec == null) {
+      _codec = message<RepositoryModelLoadResponse, Partial<RepositoryModelLoadResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<RepositoryModelLoadResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RepositoryModelLoadResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelLoadResponse>): RepositoryModelLoadResponse {
+    return decodeMessage(buf, RepositoryModelLoadResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelLoadResponse>): Generator<{}> {
+    return streamMessage(buf, RepositoryModelLoadResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface RepositoryModelUnloadRequest {
+  repositoryName: string
+  modelName: string
+  parameters: Map<string, ModelRepositoryParameter>
+}
+
+export declare namespace RepositoryModelUnloadRequest {
+  export interface RepositoryModelUnloadRequest$parametersEntry {
+    key: string
+    value?: ModelRepositoryParameter
+  }
+  export namespace RepositoryModelUnloadRequest$parametersEntry {
+    export interface RepositoryModelUnloadRequest$parametersEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface RepositoryModelUnloadRequest$parametersEntryValueBoolParamFieldEvent {
+      field: '$.value.boolParam'
+      value: boolean
+    }
+    export interface RepositoryModelUnloadRequest$parametersEntryValueInt64ParamFieldEvent {
+      field: '$.value.int64Param'
+      value: bigint
+    }
+    export interface RepositoryModelUnloadRequest$parametersEntryValueStringParamFieldEvent {
+      field: '$.value.stringParam'
+      value: string
+    }
+    export interface RepositoryModelUnloadRequest$parametersEntryValueBytesParamFieldEvent {
+      field: '$.value.bytesParam'
+      value: Uint8Array<ArrayBuffer>
+    }
+  }
+  export interface RepositoryModelUnloadRequestRepositoryNameFieldEvent {
+    field: '$.repositoryName'
+    value: string
+  }
+  export interface RepositoryModelUnloadRequestModelNameFieldEvent {
+    field: '$.modelName'
+    value: string
+  }
+  export interface RepositoryModelUnloadRequestParametersBoolParamFieldEvent {
+    field: '$.parameters{}.boolParam'
+    value: ModelRepositoryParameter
+    key: string
+  }
+  export interface RepositoryModelUnloadRequestParametersInt64ParamFieldEvent {
+    field: '$.parameters{}.int64Param'
+    value: ModelRepositoryParameter
+    key: string
+  }
+  export interface RepositoryModelUnloadRequestParametersStringParamFieldEvent {
+    field: '$.parameters{}.stringParam'
+    value: ModelRepositoryParameter
+    key: string
+  }
+  export interface RepositoryModelUnloadRequestParametersBytesParamFieldEvent {
+    field: '$.parameters{}.bytesParam'
+    value: ModelRepositoryParameter
+    key: string
+  }
+}
+export const RepositoryModelUnloadRequest = (() => {
+  type RepositoryModelUnloadRequest$parametersEntry = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry
+  type RepositoryModelUnloadRequestRepositoryNameFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequestRepositoryNameFieldEvent
+  type RepositoryModelUnloadRequestModelNameFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequestModelNameFieldEvent
+  type RepositoryModelUnloadRequestParametersBoolParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequestParametersBoolParamFieldEvent
+  type RepositoryModelUnloadRequestParametersInt64ParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequestParametersInt64ParamFieldEvent
+  type RepositoryModelUnloadRequestParametersStringParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequestParametersStringParamFieldEvent
+  type RepositoryModelUnloadRequestParametersBytesParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequestParametersBytesParamFieldEvent
+  const RepositoryModelUnloadRequest$parametersEntry = (() => {
+    type RepositoryModelUnloadRequest$parametersEntryKeyFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.RepositoryModelUnloadRequest$parametersEntryKeyFieldEvent
+    type RepositoryModelUnloadRequest$parametersEntryValueBoolParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.RepositoryModelUnloadRequest$parametersEntryValueBoolParamFieldEvent
+    type RepositoryModelUnloadRequest$parametersEntryValueInt64ParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.RepositoryModelUnloadRequest$parametersEntryValueInt64ParamFieldEvent
+    type RepositoryModelUnloadRequest$parametersEntryValueStringParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.RepositoryModelUnloadRequest$parametersEntryValueStringParamFieldEvent
+    type RepositoryModelUnloadRequest$parametersEntryValueBytesParamFieldEvent = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.RepositoryModelUnloadRequest$parametersEntryValueBytesParamFieldEvent
+    let _codec: Codec<RepositoryModelUnloadRequest$parametersEntry, Partial<RepositoryModelUnloadRequest$parametersEntry>>
+    const codec = (): Codec<RepositoryModelUnloadRequest$parametersEntry, Partial<RepositoryModelUnloadRequest$parametersEntry>> => {
+      if (_codec == null) {
+        _codec = message<RepositoryModelUnloadRequest$parametersEntry, Partial<RepositoryModelUnloadRequest$parametersEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            ModelRepositoryParameter.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = ModelRepositoryParameter.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * ModelRepositoryParameter.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<RepositoryModelUnloadRequest$parametersEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, RepositoryModelUnloadRequest$parametersEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelUnloadRequest$parametersEntry>): RepositoryModelUnloadRequest$parametersEntry {
+      return decodeMessage(buf, RepositoryModelUnloadRequest$parametersEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelUnloadRequest$parametersEntry>): Generator<RepositoryModelUnloadRequest$parametersEntryKeyFieldEvent | RepositoryModelUnloadRequest$parametersEntryValueBoolParamFieldEvent | RepositoryModelUnloadRequest$parametersEntryValueInt64ParamFieldEvent | RepositoryModelUnloadRequest$parametersEntryValueStringParamFieldEvent | RepositoryModelUnloadRequest$parametersEntryValueBytesParamFieldEvent> {
+      return streamMessage(buf, RepositoryModelUnloadRequest$parametersEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<RepositoryModelUnloadRequest, Partial<RepositoryModelUnloadRequest>>
+  const codec = (): Codec<RepositoryModelUnloadRequest, Partial<RepositoryModelUnloadRequest>> => {
+    if (_codec == null) {
+      _codec = message<RepositoryModelUnloadRequest, Partial<RepositoryModelUnloadRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.repositoryName != null && obj.repositoryName !== '')) {
+          w.uint32(10)
+          w.string(obj.repositoryName)
+        }
+
+        if ((obj.modelName != null && obj.modelName !== '')) {
+          w.uint32(18)
+          w.string(obj.modelName)
+        }
+
+        if (obj.parameters != null && obj.parameters.size > 0) {
+          for (const [key, value] of obj.parameters.entries()) {
+            w.uint32(26)
+            RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          repositoryName: '',
+          modelName: '',
+          parameters: new Map<string, ModelRepositoryParameter>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.repositoryName = reader.string()
+              break
+            }
+            case 2: {
+              obj.modelName = reader.string()
+              break
+            }
+            case 3: {
+              if (opts.limits?.parameters != null && obj.parameters.size === opts.limits.parameters) {
+                throw new MaxSizeError('Decode error - map field "parameters" had too many elements')
+              }
+
+              const entry = RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.parameters$value
+                }
+              })
+              obj.parameters.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          parameters: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.repositoryName`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.modelName`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.parameters != null && obj.parameters === opts.limits.parameters) {
+                throw new MaxLengthError('Decode error - map field "parameters" had too many elements')
+              }
+
+              yield * RepositoryModelUnloadRequest.RepositoryModelUnloadRequest$parametersEntry.codec().stream(reader, reader.uint32(), `${prefix}.parameters{}`, {
+                limits: {
+                  value: opts.limits?.parameters$value
+                }
+              })
+
+              obj.parameters++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<RepositoryModelUnloadRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RepositoryModelUnloadRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelUnloadRequest>): RepositoryModelUnloadRequest {
+    return decodeMessage(buf, RepositoryModelUnloadRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelUnloadRequest>): Generator<RepositoryModelUnloadRequestRepositoryNameFieldEvent | RepositoryModelUnloadRequestModelNameFieldEvent | RepositoryModelUnloadRequestParametersBoolParamFieldEvent | RepositoryModelUnloadRequestParametersInt64ParamFieldEvent | RepositoryModelUnloadRequestParametersStringParamFieldEvent | RepositoryModelUnloadRequestParametersBytesParamFieldEvent> {
+    return streamMessage(buf, RepositoryModelUnloadRequest.codec(), opts)
+  }
+  return { RepositoryModelUnloadRequest$parametersEntry, codec, encode, decode, stream }
+})()
+
+export interface RepositoryModelUnloadResponse {}
+
+export const RepositoryModelUnloadResponse = (() => {
+  let _codec: Codec<RepositoryModelUnloadResponse, Partial<RepositoryModelUnloadResponse>>
+  const codec = (): Codec<RepositoryModelUnloadResponse, Partial<RepositoryModelUnloadResponse>> => {
+    if (_codec == null) {
+      _codec = message<RepositoryModelUnloadResponse, Partial<RepositoryModelUnloadResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<RepositoryModelUnloadResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RepositoryModelUnloadResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelUnloadResponse>): RepositoryModelUnloadResponse {
+    return decodeMessage(buf, RepositoryModelUnloadResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RepositoryModelUnloadResponse>): Generator<{}> {
+    return streamMessage(buf, RepositoryModelUnloadResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface SystemSharedMemoryStatusRequest {
+  name: string
+}
+
+export declare namespace SystemSharedMemoryStatusRequest {
+  export interface SystemSharedMemoryStatusRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+}
+export const SystemSharedMemoryStatusRequest = (() => {
+  type SystemSharedMemoryStatusRequestNameFieldEvent = SystemSharedMemoryStatusRequest.SystemSharedMemoryStatusRequestNameFieldEvent
+  let _codec: Codec<SystemSharedMemoryStatusRequest, Partial<SystemSharedMemoryStatusRequest>>
+  const codec = (): Codec<SystemSharedMemoryStatusRequest, Partial<SystemSharedMemoryStatusRequest>> => {
+    if (_codec == null) {
+      _codec = message<SystemSharedMemoryStatusRequest, Partial<SystemSharedMemoryStatusRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<SystemSharedMemoryStatusRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SystemSharedMemoryStatusRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryStatusRequest>): SystemSharedMemoryStatusRequest {
+    return decodeMessage(buf, SystemSharedMemoryStatusRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryStatusRequest>): Generator<SystemSharedMemoryStatusRequestNameFieldEvent> {
+    return streamMessage(buf, SystemSharedMemoryStatusRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface SystemSharedMemoryStatusResponse {
+  regions: Map<string, SystemSharedMemoryStatusResponse.RegionStatus>
+}
+
+export declare namespace SystemSharedMemoryStatusResponse {
+  export interface RegionStatus {
+    name: string
+    key: string
+    offset: bigint
+    byteSize: bigint
+  }
+  export namespace RegionStatus {
+    export interface RegionStatusNameFieldEvent {
+      field: '$.name'
+      value: string
+    }
+    export interface RegionStatusKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface RegionStatusOffsetFieldEvent {
+      field: '$.offset'
+      value: bigint
+    }
+    export interface RegionStatusByteSizeFieldEvent {
+      field: '$.byteSize'
+      value: bigint
+    }
+  }
+  export interface SystemSharedMemoryStatusResponse$regionsEntry {
+    key: string
+    value?: SystemSharedMemoryStatusResponse.RegionStatus
+  }
+  export namespace SystemSharedMemoryStatusResponse$regionsEntry {
+    export interface SystemSharedMemoryStatusResponse$regionsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface SystemSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent {
+      field: '$.value.name'
+      value: string
+    }
+    export interface SystemSharedMemoryStatusResponse$regionsEntryValueKeyFieldEvent {
+      field: '$.value.key'
+      value: string
+    }
+    export interface SystemSharedMemoryStatusResponse$regionsEntryValueOffsetFieldEvent {
+      field: '$.value.offset'
+      value: bigint
+    }
+    export interface SystemSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent {
+      field: '$.value.byteSize'
+      value: bigint
+    }
+  }
+  export interface SystemSharedMemoryStatusResponseRegionsNameFieldEvent {
+    field: '$.regions{}.name'
+    value: SystemSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+  export interface SystemSharedMemoryStatusResponseRegionsKeyFieldEvent {
+    field: '$.regions{}.key'
+    value: SystemSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+  export interface SystemSharedMemoryStatusResponseRegionsOffsetFieldEvent {
+    field: '$.regions{}.offset'
+    value: SystemSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+  export interface SystemSharedMemoryStatusResponseRegionsByteSizeFieldEvent {
+    field: '$.regions{}.byteSize'
+    value: SystemSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+}
+export const SystemSharedMemoryStatusResponse = (() => {
+  type RegionStatus = SystemSharedMemoryStatusResponse.RegionStatus
+  type SystemSharedMemoryStatusResponse$regionsEntry = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry
+  type SystemSharedMemoryStatusResponseRegionsNameFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponseRegionsNameFieldEvent
+  type SystemSharedMemoryStatusResponseRegionsKeyFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponseRegionsKeyFieldEvent
+  type SystemSharedMemoryStatusResponseRegionsOffsetFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponseRegionsOffsetFieldEvent
+  type SystemSharedMemoryStatusResponseRegionsByteSizeFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponseRegionsByteSizeFieldEvent
+  const RegionStatus = (() => {
+    type RegionStatusNameFieldEvent = SystemSharedMemoryStatusResponse.RegionStatus.RegionStatusNameFieldEvent
+    type RegionStatusKeyFieldEvent = SystemSharedMemoryStatusResponse.RegionStatus.RegionStatusKeyFieldEvent
+    type RegionStatusOffsetFieldEvent = SystemSharedMemoryStatusResponse.RegionStatus.RegionStatusOffsetFieldEvent
+    type RegionStatusByteSizeFieldEvent = SystemSharedMemoryStatusResponse.RegionStatus.RegionStatusByteSizeFieldEvent
+    let _codec: Codec<RegionStatus, Partial<RegionStatus>>
+    const codec = (): Codec<RegionStatus, Partial<RegionStatus>> => {
+      if (_codec == null) {
+        _codec = message<RegionStatus, Partial<RegionStatus>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.name != null && obj.name !== '')) {
+            w.uint32(10)
+            w.string(obj.name)
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(18)
+            w.string(obj.key)
+          }
+
+          if ((obj.offset != null && obj.offset !== 0n)) {
+            w.uint32(24)
+            w.uint64(obj.offset)
+          }
+
+          if ((obj.byteSize != null && obj.byteSize !== 0n)) {
+            w.uint32(32)
+            w.uint64(obj.byteSize)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            name: '',
+            key: '',
+            offset: 0n,
+            byteSize: 0n
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.name = reader.string()
+                break
+              }
+              case 2: {
+                obj.key = reader.string()
+                break
+              }
+              case 3: {
+                obj.offset = reader.uint64()
+                break
+              }
+              case 4: {
+                obj.byteSize = reader.uint64()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.name`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.offset`,
+                  value: reader.uint64()
+                }
+                break
+              }
+              case 4: {
+                yield {
+                  field: `${prefix}.byteSize`,
+                  value: reader.uint64()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<RegionStatus>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, RegionStatus.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RegionStatus>): RegionStatus {
+      return decodeMessage(buf, RegionStatus.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RegionStatus>): Generator<RegionStatusNameFieldEvent | RegionStatusKeyFieldEvent | RegionStatusOffsetFieldEvent | RegionStatusByteSizeFieldEvent> {
+      return streamMessage(buf, RegionStatus.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  const SystemSharedMemoryStatusResponse$regionsEntry = (() => {
+    type SystemSharedMemoryStatusResponse$regionsEntryKeyFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.SystemSharedMemoryStatusResponse$regionsEntryKeyFieldEvent
+    type SystemSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.SystemSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent
+    type SystemSharedMemoryStatusResponse$regionsEntryValueKeyFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.SystemSharedMemoryStatusResponse$regionsEntryValueKeyFieldEvent
+    type SystemSharedMemoryStatusResponse$regionsEntryValueOffsetFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.SystemSharedMemoryStatusResponse$regionsEntryValueOffsetFieldEvent
+    type SystemSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.SystemSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent
+    let _codec: Codec<SystemSharedMemoryStatusResponse$regionsEntry, Partial<SystemSharedMemoryStatusResponse$regionsEntry>>
+    const codec = (): Codec<SystemSharedMemoryStatusResponse$regionsEntry, Partial<SystemSharedMemoryStatusResponse$regionsEntry>> => {
+      if (_codec == null) {
+        _codec = message<SystemSharedMemoryStatusResponse$regionsEntry, Partial<SystemSharedMemoryStatusResponse$regionsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            SystemSharedMemoryStatusResponse.RegionStatus.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = SystemSharedMemoryStatusResponse.RegionStatus.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * SystemSharedMemoryStatusResponse.RegionStatus.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<SystemSharedMemoryStatusResponse$regionsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, SystemSharedMemoryStatusResponse$regionsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryStatusResponse$regionsEntry>): SystemSharedMemoryStatusResponse$regionsEntry {
+      return decodeMessage(buf, SystemSharedMemoryStatusResponse$regionsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryStatusResponse$regionsEntry>): Generator<SystemSharedMemoryStatusResponse$regionsEntryKeyFieldEvent | SystemSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent | SystemSharedMemoryStatusResponse$regionsEntryValueKeyFieldEvent | SystemSharedMemoryStatusResponse$regionsEntryValueOffsetFieldEvent | SystemSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent> {
+      return streamMessage(buf, SystemSharedMemoryStatusResponse$regionsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<SystemSharedMemoryStatusResponse, Partial<SystemSharedMemoryStatusResponse>>
+  const codec = (): Codec<SystemSharedMemoryStatusResponse, Partial<SystemSharedMemoryStatusResponse>> => {
+    if (_codec == null) {
+      _codec = message<SystemSharedMemoryStatusResponse, Partial<SystemSharedMemoryStatusResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.regions != null && obj.regions.size > 0) {
+          for (const [key, value] of obj.regions.entries()) {
+            w.uint32(10)
+            SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          regions: new Map<string, SystemSharedMemoryStatusResponse.RegionStatus>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.regions != null && obj.regions.size === opts.limits.regions) {
+                throw new MaxSizeError('Decode error - map field "regions" had too many elements')
+              }
+
+              const entry = SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.regions$value
+                }
+              })
+              obj.regions.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          regions: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.regions != null && obj.regions === opts.limits.regions) {
+                throw new MaxLengthError('Decode error - map field "regions" had too many elements')
+              }
+
+              yield * SystemSharedMemoryStatusResponse.SystemSharedMemoryStatusResponse$regionsEntry.codec().stream(reader, reader.uint32(), `${prefix}.regions{}`, {
+                limits: {
+                  value: opts.limits?.regions$value
+                }
+              })
+
+              obj.regions++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<SystemSharedMemoryStatusResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SystemSharedMemoryStatusResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryStatusResponse>): SystemSharedMemoryStatusResponse {
+    return decodeMessage(buf, SystemSharedMemoryStatusResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryStatusResponse>): Generator<SystemSharedMemoryStatusResponseRegionsNameFieldEvent | SystemSharedMemoryStatusResponseRegionsKeyFieldEvent | SystemSharedMemoryStatusResponseRegionsOffsetFieldEvent | SystemSharedMemoryStatusResponseRegionsByteSizeFieldEvent> {
+    return streamMessage(buf, SystemSharedMemoryStatusResponse.codec(), opts)
+  }
+  return { RegionStatus, SystemSharedMemoryStatusResponse$regionsEntry, codec, encode, decode, stream }
+})()
+
+export interface SystemSharedMemoryRegisterRequest {
+  name: string
+  key: string
+  offset: bigint
+  byteSize: bigint
+}
+
+export declare namespace SystemSharedMemoryRegisterRequest {
+  export interface SystemSharedMemoryRegisterRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface SystemSharedMemoryRegisterRequestKeyFieldEvent {
+    field: '$.key'
+    value: string
+  }
+  export interface SystemSharedMemoryRegisterRequestOffsetFieldEvent {
+    field: '$.offset'
+    value: bigint
+  }
+  export interface SystemSharedMemoryRegisterRequestByteSizeFieldEvent {
+    field: '$.byteSize'
+    value: bigint
+  }
+}
+export const SystemSharedMemoryRegisterRequest = (() => {
+  type SystemSharedMemoryRegisterRequestNameFieldEvent = SystemSharedMemoryRegisterRequest.SystemSharedMemoryRegisterRequestNameFieldEvent
+  type SystemSharedMemoryRegisterRequestKeyFieldEvent = SystemSharedMemoryRegisterRequest.SystemSharedMemoryRegisterRequestKeyFieldEvent
+  type SystemSharedMemoryRegisterRequestOffsetFieldEvent = SystemSharedMemoryRegisterRequest.SystemSharedMemoryRegisterRequestOffsetFieldEvent
+  type SystemSharedMemoryRegisterRequestByteSizeFieldEvent = SystemSharedMemoryRegisterRequest.SystemSharedMemoryRegisterRequestByteSizeFieldEvent
+  let _codec: Codec<SystemSharedMemoryRegisterRequest, Partial<SystemSharedMemoryRegisterRequest>>
+  const codec = (): Codec<SystemSharedMemoryRegisterRequest, Partial<SystemSharedMemoryRegisterRequest>> => {
+    if (_codec == null) {
+      _codec = message<SystemSharedMemoryRegisterRequest, Partial<SystemSharedMemoryRegisterRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.key != null && obj.key !== '')) {
+          w.uint32(18)
+          w.string(obj.key)
+        }
+
+        if ((obj.offset != null && obj.offset !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.offset)
+        }
+
+        if ((obj.byteSize != null && obj.byteSize !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.byteSize)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          key: '',
+          offset: 0n,
+          byteSize: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.key = reader.string()
+              break
+            }
+            case 3: {
+              obj.offset = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.byteSize = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.key`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.offset`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.byteSize`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<SystemSharedMemoryRegisterRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SystemSharedMemoryRegisterRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryRegisterRequest>): SystemSharedMemoryRegisterRequest {
+    return decodeMessage(buf, SystemSharedMemoryRegisterRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryRegisterRequest>): Generator<SystemSharedMemoryRegisterRequestNameFieldEvent | SystemSharedMemoryRegisterRequestKeyFieldEvent | SystemSharedMemoryRegisterRequestOffsetFieldEvent | SystemSharedMemoryRegisterRequestByteSizeFieldEvent> {
+    return streamMessage(buf, SystemSharedMemoryRegisterRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface SystemSharedMemoryRegisterResponse {}
+
+export const SystemSharedMemoryRegisterResponse = (() => {
+  let _codec: Codec<SystemSharedMemoryRegisterResponse, Partial<SystemSharedMemoryRegisterResponse>>
+  const codec = (): Codec<SystemSharedMemoryRegisterResponse, Partial<SystemSharedMemoryRegisterResponse>> => {
+    if (_codec == null) {
+      _codec = message<SystemSharedMemoryRegisterResponse, Partial<SystemSharedMemoryRegisterResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<SystemSharedMemoryRegisterResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SystemSharedMemoryRegisterResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryRegisterResponse>): SystemSharedMemoryRegisterResponse {
+    return decodeMessage(buf, SystemSharedMemoryRegisterResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryRegisterResponse>): Generator<{}> {
+    return streamMessage(buf, SystemSharedMemoryRegisterResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface SystemSharedMemoryUnregisterRequest {
+  name: string
+}
+
+export declare namespace SystemSharedMemoryUnregisterRequest {
+  export interface SystemSharedMemoryUnregisterRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+}
+export const SystemSharedMemoryUnregisterRequest = (() => {
+  type SystemSharedMemoryUnregisterRequestNameFieldEvent = SystemSharedMemoryUnregisterRequest.SystemSharedMemoryUnregisterRequestNameFieldEvent
+  let _codec: Codec<SystemSharedMemoryUnregisterRequest, Partial<SystemSharedMemoryUnregisterRequest>>
+  const codec = (): Codec<SystemSharedMemoryUnregisterRequest, Partial<SystemSharedMemoryUnregisterRequest>> => {
+    if (_codec == null) {
+      _codec = message<SystemSharedMemoryUnregisterRequest, Partial<SystemSharedMemoryUnregisterRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<SystemSharedMemoryUnregisterRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SystemSharedMemoryUnregisterRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryUnregisterRequest>): SystemSharedMemoryUnregisterRequest {
+    return decodeMessage(buf, SystemSharedMemoryUnregisterRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryUnregisterRequest>): Generator<SystemSharedMemoryUnregisterRequestNameFieldEvent> {
+    return streamMessage(buf, SystemSharedMemoryUnregisterRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface SystemSharedMemoryUnregisterResponse {}
+
+export const SystemSharedMemoryUnregisterResponse = (() => {
+  let _codec: Codec<SystemSharedMemoryUnregisterResponse, Partial<SystemSharedMemoryUnregisterResponse>>
+  const codec = (): Codec<SystemSharedMemoryUnregisterResponse, Partial<SystemSharedMemoryUnregisterResponse>> => {
+    if (_codec == null) {
+      _codec = message<SystemSharedMemoryUnregisterResponse, Partial<SystemSharedMemoryUnregisterResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<SystemSharedMemoryUnregisterResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SystemSharedMemoryUnregisterResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryUnregisterResponse>): SystemSharedMemoryUnregisterResponse {
+    return decodeMessage(buf, SystemSharedMemoryUnregisterResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SystemSharedMemoryUnregisterResponse>): Generator<{}> {
+    return streamMessage(buf, SystemSharedMemoryUnregisterResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface CudaSharedMemoryStatusRequest {
+  name: string
+}
+
+export declare namespace CudaSharedMemoryStatusRequest {
+  export interface CudaSharedMemoryStatusRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+}
+export const CudaSharedMemoryStatusRequest = (() => {
+  type CudaSharedMemoryStatusRequestNameFieldEvent = CudaSharedMemoryStatusRequest.CudaSharedMemoryStatusRequestNameFieldEvent
+  let _codec: Codec<CudaSharedMemoryStatusRequest, Partial<CudaSharedMemoryStatusRequest>>
+  const codec = (): Codec<CudaSharedMemoryStatusRequest, Partial<CudaSharedMemoryStatusRequest>> => {
+    if (_codec == null) {
+      _codec = message<CudaSharedMemoryStatusRequest, Partial<CudaSharedMemoryStatusRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<CudaSharedMemoryStatusRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, CudaSharedMemoryStatusRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryStatusRequest>): CudaSharedMemoryStatusRequest {
+    return decodeMessage(buf, CudaSharedMemoryStatusRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryStatusRequest>): Generator<CudaSharedMemoryStatusRequestNameFieldEvent> {
+    return streamMessage(buf, CudaSharedMemoryStatusRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface CudaSharedMemoryStatusResponse {
+  regions: Map<string, CudaSharedMemoryStatusResponse.RegionStatus>
+}
+
+export declare namespace CudaSharedMemoryStatusResponse {
+  export interface RegionStatus {
+    name: string
+    deviceId: bigint
+    byteSize: bigint
+  }
+  export namespace RegionStatus {
+    export interface RegionStatusNameFieldEvent {
+      field: '$.name'
+      value: string
+    }
+    export interface RegionStatusDeviceIdFieldEvent {
+      field: '$.deviceId'
+      value: bigint
+    }
+    export interface RegionStatusByteSizeFieldEvent {
+      field: '$.byteSize'
+      value: bigint
+    }
+  }
+  export interface CudaSharedMemoryStatusResponse$regionsEntry {
+    key: string
+    value?: CudaSharedMemoryStatusResponse.RegionStatus
+  }
+  export namespace CudaSharedMemoryStatusResponse$regionsEntry {
+    export interface CudaSharedMemoryStatusResponse$regionsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface CudaSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent {
+      field: '$.value.name'
+      value: string
+    }
+    export interface CudaSharedMemoryStatusResponse$regionsEntryValueDeviceIdFieldEvent {
+      field: '$.value.deviceId'
+      value: bigint
+    }
+    export interface CudaSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent {
+      field: '$.value.byteSize'
+      value: bigint
+    }
+  }
+  export interface CudaSharedMemoryStatusResponseRegionsNameFieldEvent {
+    field: '$.regions{}.name'
+    value: CudaSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+  export interface CudaSharedMemoryStatusResponseRegionsDeviceIdFieldEvent {
+    field: '$.regions{}.deviceId'
+    value: CudaSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+  export interface CudaSharedMemoryStatusResponseRegionsByteSizeFieldEvent {
+    field: '$.regions{}.byteSize'
+    value: CudaSharedMemoryStatusResponse.RegionStatus
+    key: string
+  }
+}
+export const CudaSharedMemoryStatusResponse = (() => {
+  type RegionStatus = CudaSharedMemoryStatusResponse.RegionStatus
+  type CudaSharedMemoryStatusResponse$regionsEntry = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry
+  type CudaSharedMemoryStatusResponseRegionsNameFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponseRegionsNameFieldEvent
+  type CudaSharedMemoryStatusResponseRegionsDeviceIdFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponseRegionsDeviceIdFieldEvent
+  type CudaSharedMemoryStatusResponseRegionsByteSizeFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponseRegionsByteSizeFieldEvent
+  const RegionStatus = (() => {
+    type RegionStatusNameFieldEvent = CudaSharedMemoryStatusResponse.RegionStatus.RegionStatusNameFieldEvent
+    type RegionStatusDeviceIdFieldEvent = CudaSharedMemoryStatusResponse.RegionStatus.RegionStatusDeviceIdFieldEvent
+    type RegionStatusByteSizeFieldEvent = CudaSharedMemoryStatusResponse.RegionStatus.RegionStatusByteSizeFieldEvent
+    let _codec: Codec<RegionStatus, Partial<RegionStatus>>
+    const codec = (): Codec<RegionStatus, Partial<RegionStatus>> => {
+      if (_codec == null) {
+        _codec = message<RegionStatus, Partial<RegionStatus>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.name != null && obj.name !== '')) {
+            w.uint32(10)
+            w.string(obj.name)
+          }
+
+          if ((obj.deviceId != null && obj.deviceId !== 0n)) {
+            w.uint32(16)
+            w.uint64(obj.deviceId)
+          }
+
+          if ((obj.byteSize != null && obj.byteSize !== 0n)) {
+            w.uint32(24)
+            w.uint64(obj.byteSize)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            name: '',
+            deviceId: 0n,
+            byteSize: 0n
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.name = reader.string()
+                break
+              }
+              case 2: {
+                obj.deviceId = reader.uint64()
+                break
+              }
+              case 3: {
+                obj.byteSize = reader.uint64()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.name`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.deviceId`,
+                  value: reader.uint64()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.byteSize`,
+                  value: reader.uint64()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<RegionStatus>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, RegionStatus.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RegionStatus>): RegionStatus {
+      return decodeMessage(buf, RegionStatus.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RegionStatus>): Generator<RegionStatusNameFieldEvent | RegionStatusDeviceIdFieldEvent | RegionStatusByteSizeFieldEvent> {
+      return streamMessage(buf, RegionStatus.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  const CudaSharedMemoryStatusResponse$regionsEntry = (() => {
+    type CudaSharedMemoryStatusResponse$regionsEntryKeyFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.CudaSharedMemoryStatusResponse$regionsEntryKeyFieldEvent
+    type CudaSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.CudaSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent
+    type CudaSharedMemoryStatusResponse$regionsEntryValueDeviceIdFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.CudaSharedMemoryStatusResponse$regionsEntryValueDeviceIdFieldEvent
+    type CudaSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.CudaSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent
+    let _codec: Codec<CudaSharedMemoryStatusResponse$regionsEntry, Partial<CudaSharedMemoryStatusResponse$regionsEntry>>
+    const codec = (): Codec<CudaSharedMemoryStatusResponse$regionsEntry, Partial<CudaSharedMemoryStatusResponse$regionsEntry>> => {
+      if (_codec == null) {
+        _codec = message<CudaSharedMemoryStatusResponse$regionsEntry, Partial<CudaSharedMemoryStatusResponse$regionsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            CudaSharedMemoryStatusResponse.RegionStatus.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = CudaSharedMemoryStatusResponse.RegionStatus.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * CudaSharedMemoryStatusResponse.RegionStatus.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<CudaSharedMemoryStatusResponse$regionsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, CudaSharedMemoryStatusResponse$regionsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryStatusResponse$regionsEntry>): CudaSharedMemoryStatusResponse$regionsEntry {
+      return decodeMessage(buf, CudaSharedMemoryStatusResponse$regionsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryStatusResponse$regionsEntry>): Generator<CudaSharedMemoryStatusResponse$regionsEntryKeyFieldEvent | CudaSharedMemoryStatusResponse$regionsEntryValueNameFieldEvent | CudaSharedMemoryStatusResponse$regionsEntryValueDeviceIdFieldEvent | CudaSharedMemoryStatusResponse$regionsEntryValueByteSizeFieldEvent> {
+      return streamMessage(buf, CudaSharedMemoryStatusResponse$regionsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<CudaSharedMemoryStatusResponse, Partial<CudaSharedMemoryStatusResponse>>
+  const codec = (): Codec<CudaSharedMemoryStatusResponse, Partial<CudaSharedMemoryStatusResponse>> => {
+    if (_codec == null) {
+      _codec = message<CudaSharedMemoryStatusResponse, Partial<CudaSharedMemoryStatusResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.regions != null && obj.regions.size > 0) {
+          for (const [key, value] of obj.regions.entries()) {
+            w.uint32(10)
+            CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          regions: new Map<string, CudaSharedMemoryStatusResponse.RegionStatus>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.regions != null && obj.regions.size === opts.limits.regions) {
+                throw new MaxSizeError('Decode error - map field "regions" had too many elements')
+              }
+
+              const entry = CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.regions$value
+                }
+              })
+              obj.regions.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          regions: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.regions != null && obj.regions === opts.limits.regions) {
+                throw new MaxLengthError('Decode error - map field "regions" had too many elements')
+              }
+
+              yield * CudaSharedMemoryStatusResponse.CudaSharedMemoryStatusResponse$regionsEntry.codec().stream(reader, reader.uint32(), `${prefix}.regions{}`, {
+                limits: {
+                  value: opts.limits?.regions$value
+                }
+              })
+
+              obj.regions++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<CudaSharedMemoryStatusResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, CudaSharedMemoryStatusResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryStatusResponse>): CudaSharedMemoryStatusResponse {
+    return decodeMessage(buf, CudaSharedMemoryStatusResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryStatusResponse>): Generator<CudaSharedMemoryStatusResponseRegionsNameFieldEvent | CudaSharedMemoryStatusResponseRegionsDeviceIdFieldEvent | CudaSharedMemoryStatusResponseRegionsByteSizeFieldEvent> {
+    return streamMessage(buf, CudaSharedMemoryStatusResponse.codec(), opts)
+  }
+  return { RegionStatus, CudaSharedMemoryStatusResponse$regionsEntry, codec, encode, decode, stream }
+})()
+
+export interface CudaSharedMemoryRegisterRequest {
+  name: string
+  rawHandle: Uint8Array<ArrayBuffer>
+  deviceId: bigint
+  byteSize: bigint
+}
+
+export declare namespace CudaSharedMemoryRegisterRequest {
+  export interface CudaSharedMemoryRegisterRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+  export interface CudaSharedMemoryRegisterRequestRawHandleFieldEvent {
+    field: '$.rawHandle'
+    value: Uint8Array<ArrayBuffer>
+  }
+  export interface CudaSharedMemoryRegisterRequestDeviceIdFieldEvent {
+    field: '$.deviceId'
+    value: bigint
+  }
+  export interface CudaSharedMemoryRegisterRequestByteSizeFieldEvent {
+    field: '$.byteSize'
+    value: bigint
+  }
+}
+export const CudaSharedMemoryRegisterRequest = (() => {
+  type CudaSharedMemoryRegisterRequestNameFieldEvent = CudaSharedMemoryRegisterRequest.CudaSharedMemoryRegisterRequestNameFieldEvent
+  type CudaSharedMemoryRegisterRequestRawHandleFieldEvent = CudaSharedMemoryRegisterRequest.CudaSharedMemoryRegisterRequestRawHandleFieldEvent
+  type CudaSharedMemoryRegisterRequestDeviceIdFieldEvent = CudaSharedMemoryRegisterRequest.CudaSharedMemoryRegisterRequestDeviceIdFieldEvent
+  type CudaSharedMemoryRegisterRequestByteSizeFieldEvent = CudaSharedMemoryRegisterRequest.CudaSharedMemoryRegisterRequestByteSizeFieldEvent
+  let _codec: Codec<CudaSharedMemoryRegisterRequest, Partial<CudaSharedMemoryRegisterRequest>>
+  const codec = (): Codec<CudaSharedMemoryRegisterRequest, Partial<CudaSharedMemoryRegisterRequest>> => {
+    if (_codec == null) {
+      _codec = message<CudaSharedMemoryRegisterRequest, Partial<CudaSharedMemoryRegisterRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.rawHandle != null && obj.rawHandle.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.rawHandle)
+        }
+
+        if ((obj.deviceId != null && obj.deviceId !== 0n)) {
+          w.uint32(24)
+          w.int64(obj.deviceId)
+        }
+
+        if ((obj.byteSize != null && obj.byteSize !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.byteSize)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          rawHandle: new Uint8Array(0),
+          deviceId: 0n,
+          byteSize: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.rawHandle = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.deviceId = reader.int64()
+              break
+            }
+            case 4: {
+              obj.byteSize = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.rawHandle`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.deviceId`,
+                value: reader.int64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.byteSize`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<CudaSharedMemoryRegisterRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, CudaSharedMemoryRegisterRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryRegisterRequest>): CudaSharedMemoryRegisterRequest {
+    return decodeMessage(buf, CudaSharedMemoryRegisterRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryRegisterRequest>): Generator<CudaSharedMemoryRegisterRequestNameFieldEvent | CudaSharedMemoryRegisterRequestRawHandleFieldEvent | CudaSharedMemoryRegisterRequestDeviceIdFieldEvent | CudaSharedMemoryRegisterRequestByteSizeFieldEvent> {
+    return streamMessage(buf, CudaSharedMemoryRegisterRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface CudaSharedMemoryRegisterResponse {}
+
+export const CudaSharedMemoryRegisterResponse = (() => {
+  let _codec: Codec<CudaSharedMemoryRegisterResponse, Partial<CudaSharedMemoryRegisterResponse>>
+  const codec = (): Codec<CudaSharedMemoryRegisterResponse, Partial<CudaSharedMemoryRegisterResponse>> => {
+    if (_codec == null) {
+      _codec = message<CudaSharedMemoryRegisterResponse, Partial<CudaSharedMemoryRegisterResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<CudaSharedMemoryRegisterResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, CudaSharedMemoryRegisterResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryRegisterResponse>): CudaSharedMemoryRegisterResponse {
+    return decodeMessage(buf, CudaSharedMemoryRegisterResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryRegisterResponse>): Generator<{}> {
+    return streamMessage(buf, CudaSharedMemoryRegisterResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface CudaSharedMemoryUnregisterRequest {
+  name: string
+}
+
+export declare namespace CudaSharedMemoryUnregisterRequest {
+  export interface CudaSharedMemoryUnregisterRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+}
+export const CudaSharedMemoryUnregisterRequest = (() => {
+  type CudaSharedMemoryUnregisterRequestNameFieldEvent = CudaSharedMemoryUnregisterRequest.CudaSharedMemoryUnregisterRequestNameFieldEvent
+  let _codec: Codec<CudaSharedMemoryUnregisterRequest, Partial<CudaSharedMemoryUnregisterRequest>>
+  const codec = (): Codec<CudaSharedMemoryUnregisterRequest, Partial<CudaSharedMemoryUnregisterRequest>> => {
+    if (_codec == null) {
+      _codec = message<CudaSharedMemoryUnregisterRequest, Partial<CudaSharedMemoryUnregisterRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<CudaSharedMemoryUnregisterRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, CudaSharedMemoryUnregisterRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryUnregisterRequest>): CudaSharedMemoryUnregisterRequest {
+    return decodeMessage(buf, CudaSharedMemoryUnregisterRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryUnregisterRequest>): Generator<CudaSharedMemoryUnregisterRequestNameFieldEvent> {
+    return streamMessage(buf, CudaSharedMemoryUnregisterRequest.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface CudaSharedMemoryUnregisterResponse {}
+
+export const CudaSharedMemoryUnregisterResponse = (() => {
+  let _codec: Codec<CudaSharedMemoryUnregisterResponse, Partial<CudaSharedMemoryUnregisterResponse>>
+  const codec = (): Codec<CudaSharedMemoryUnregisterResponse, Partial<CudaSharedMemoryUnregisterResponse>> => {
+    if (_codec == null) {
+      _codec = message<CudaSharedMemoryUnregisterResponse, Partial<CudaSharedMemoryUnregisterResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<CudaSharedMemoryUnregisterResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, CudaSharedMemoryUnregisterResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryUnregisterResponse>): CudaSharedMemoryUnregisterResponse {
+    return decodeMessage(buf, CudaSharedMemoryUnregisterResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CudaSharedMemoryUnregisterResponse>): Generator<{}> {
+    return streamMessage(buf, CudaSharedMemoryUnregisterResponse.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface TraceSettingRequest {
+  settings: Map<string, TraceSettingRequest.SettingValue>
+  modelName: string
+}
+
+export declare namespace TraceSettingRequest {
+  export interface SettingValue {
+    value: string[]
+  }
+  export namespace SettingValue {
+    export interface SettingValueValueFieldEvent {
+      field: '$.value[]'
+      index: number
+      value: string
+    }
+  }
+  export interface TraceSettingRequest$settingsEntry {
+    key: string
+    value?: TraceSettingRequest.SettingValue
+  }
+  export namespace TraceSettingRequest$settingsEntry {
+    export interface TraceSettingRequest$settingsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface TraceSettingRequest$settingsEntryValueValueFieldEvent {
+      field: '$.value.value[]'
+      index: number
+      value: string
+    }
+  }
+  export interface TraceSettingRequestSettingsValueFieldEvent {
+    field: '$.settings{}.value[]'
+    index: number
+    value: TraceSettingRequest.SettingValue
+    key: string
+  }
+  export interface TraceSettingRequestModelNameFieldEvent {
+    field: '$.modelName'
+    value: string
+  }
+}
+export const TraceSettingRequest = (() => {
+  type SettingValue = TraceSettingRequest.SettingValue
+  type TraceSettingRequest$settingsEntry = TraceSettingRequest.TraceSettingRequest$settingsEntry
+  type TraceSettingRequestSettingsValueFieldEvent = TraceSettingRequest.TraceSettingRequestSettingsValueFieldEvent
+  type TraceSettingRequestModelNameFieldEvent = TraceSettingRequest.TraceSettingRequestModelNameFieldEvent
+  const SettingValue = (() => {
+    type SettingValueValueFieldEvent = TraceSettingRequest.SettingValue.SettingValueValueFieldEvent
+    let _codec: Codec<SettingValue, Partial<SettingValue>>
+    const codec = (): Codec<SettingValue, Partial<SettingValue>> => {
+      if (_codec == null) {
+        _codec = message<SettingValue, Partial<SettingValue>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if (obj.value != null && obj.value.length > 0) {
+            for (const value of obj.value) {
+              w.uint32(10)
+              w.string(value)
+            }
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            value: []
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.value != null && obj.value.length === opts.limits.value) {
+                  throw new MaxLengthError('Decode error - repeated field "value" had too many elements')
+                }
+
+                obj.value.push(reader.string())
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const obj = {
+            value: 0
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.value != null && obj.value === opts.limits.value) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "value" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.value[]`,
+                  index: obj.value,
+                  value: reader.string()
+                }
+
+                obj.value++
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<SettingValue>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, SettingValue.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): SettingValue {
+      return decodeMessage(buf, SettingValue.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): Generator<SettingValueValueFieldEvent> {
+      return streamMessage(buf, SettingValue.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  const TraceSettingRequest$settingsEntry = (() => {
+    type TraceSettingRequest$settingsEntryKeyFieldEvent = TraceSettingRequest.TraceSettingRequest$settingsEntry.TraceSettingRequest$settingsEntryKeyFieldEvent
+    type TraceSettingRequest$settingsEntryValueValueFieldEvent = TraceSettingRequest.TraceSettingRequest$settingsEntry.TraceSettingRequest$settingsEntryValueValueFieldEvent
+    let _codec: Codec<TraceSettingRequest$settingsEntry, Partial<TraceSettingRequest$settingsEntry>>
+    const codec = (): Codec<TraceSettingRequest$settingsEntry, Partial<TraceSettingRequest$settingsEntry>> => {
+      if (_codec == null) {
+        _codec = message<TraceSettingRequest$settingsEntry, Partial<TraceSettingRequest$settingsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            TraceSettingRequest.SettingValue.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = TraceSettingRequest.SettingValue.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * TraceSettingRequest.SettingValue.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<TraceSettingRequest$settingsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, TraceSettingRequest$settingsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingRequest$settingsEntry>): TraceSettingRequest$settingsEntry {
+      return decodeMessage(buf, TraceSettingRequest$settingsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingRequest$settingsEntry>): Generator<TraceSettingRequest$settingsEntryKeyFieldEvent | TraceSettingRequest$settingsEntryValueValueFieldEvent> {
+      return streamMessage(buf, TraceSettingRequest$settingsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<TraceSettingRequest, Partial<TraceSettingRequest>>
+  const codec = (): Codec<TraceSettingRequest, Partial<TraceSettingRequest>> => {
+    if (_codec == null) {
+      _codec = message<TraceSettingRequest, Partial<TraceSettingRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.settings != null && obj.settings.size > 0) {
+          for (const [key, value] of obj.settings.entries()) {
+            w.uint32(10)
+            TraceSettingRequest.TraceSettingRequest$settingsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if ((obj.modelName != null && obj.modelName !== '')) {
+          w.uint32(18)
+          w.string(obj.modelName)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          settings: new Map<string, TraceSettingRequest.SettingValue>(),
+          modelName: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings.size === opts.limits.settings) {
+                throw new MaxSizeError('Decode error - map field "settings" had too many elements')
+              }
+
+              const entry = TraceSettingRequest.TraceSettingRequest$settingsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+              obj.settings.set(entry.key, entry.value)
+              break
+            }
+            case 2: {
+              obj.modelName = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          settings: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings === opts.limits.settings) {
+                throw new MaxLengthError('Decode error - map field "settings" had too many elements')
+              }
+
+              yield * TraceSettingRequest.TraceSettingRequest$settingsEntry.codec().stream(reader, reader.uint32(), `${prefix}.settings{}`, {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+
+              obj.settings++
+
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.modelName`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<TraceSettingRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, TraceSettingRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingRequest>): TraceSettingRequest {
+    return decodeMessage(buf, TraceSettingRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingRequest>): Generator<TraceSettingRequestSettingsValueFieldEvent | TraceSettingRequestModelNameFieldEvent> {
+    return streamMessage(buf, TraceSettingRequest.codec(), opts)
+  }
+  return { SettingValue, TraceSettingRequest$settingsEntry, codec, encode, decode, stream }
+})()
+
+export interface TraceSettingResponse {
+  settings: Map<string, TraceSettingResponse.SettingValue>
+}
+
+export declare namespace TraceSettingResponse {
+  export interface SettingValue {
+    value: string[]
+  }
+  export namespace SettingValue {
+    export interface SettingValueValueFieldEvent {
+      field: '$.value[]'
+      index: number
+      value: string
+    }
+  }
+  export interface TraceSettingResponse$settingsEntry {
+    key: string
+    value?: TraceSettingResponse.SettingValue
+  }
+  export namespace TraceSettingResponse$settingsEntry {
+    export interface TraceSettingResponse$settingsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface TraceSettingResponse$settingsEntryValueValueFieldEvent {
+      field: '$.value.value[]'
+      index: number
+      value: string
+    }
+  }
+  export interface TraceSettingResponseSettingsValueFieldEvent {
+    field: '$.settings{}.value[]'
+    index: number
+    value: TraceSettingResponse.SettingValue
+    key: string
+  }
+}
+export const TraceSettingResponse = (() => {
+  type SettingValue = TraceSettingResponse.SettingValue
+  type TraceSettingResponse$settingsEntry = TraceSettingResponse.TraceSettingResponse$settingsEntry
+  type TraceSettingResponseSettingsValueFieldEvent = TraceSettingResponse.TraceSettingResponseSettingsValueFieldEvent
+  const SettingValue = (() => {
+    type SettingValueValueFieldEvent = TraceSettingResponse.SettingValue.SettingValueValueFieldEvent
+    let _codec: Codec<SettingValue, Partial<SettingValue>>
+    const codec = (): Codec<SettingValue, Partial<SettingValue>> => {
+      if (_codec == null) {
+        _codec = message<SettingValue, Partial<SettingValue>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if (obj.value != null && obj.value.length > 0) {
+            for (const value of obj.value) {
+              w.uint32(10)
+              w.string(value)
+            }
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            value: []
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.value != null && obj.value.length === opts.limits.value) {
+                  throw new MaxLengthError('Decode error - repeated field "value" had too many elements')
+                }
+
+                obj.value.push(reader.string())
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const obj = {
+            value: 0
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.value != null && obj.value === opts.limits.value) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "value" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.value[]`,
+                  index: obj.value,
+                  value: reader.string()
+                }
+
+                obj.value++
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<SettingValue>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, SettingValue.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): SettingValue {
+      return decodeMessage(buf, SettingValue.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): Generator<SettingValueValueFieldEvent> {
+      return streamMessage(buf, SettingValue.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  const TraceSettingResponse$settingsEntry = (() => {
+    type TraceSettingResponse$settingsEntryKeyFieldEvent = TraceSettingResponse.TraceSettingResponse$settingsEntry.TraceSettingResponse$settingsEntryKeyFieldEvent
+    type TraceSettingResponse$settingsEntryValueValueFieldEvent = TraceSettingResponse.TraceSettingResponse$settingsEntry.TraceSettingResponse$settingsEntryValueValueFieldEvent
+    let _codec: Codec<TraceSettingResponse$settingsEntry, Partial<TraceSettingResponse$settingsEntry>>
+    const codec = (): Codec<TraceSettingResponse$settingsEntry, Partial<TraceSettingResponse$settingsEntry>> => {
+      if (_codec == null) {
+        _codec = message<TraceSettingResponse$settingsEntry, Partial<TraceSettingResponse$settingsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            TraceSettingResponse.SettingValue.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = TraceSettingResponse.SettingValue.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * TraceSettingResponse.SettingValue.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<TraceSettingResponse$settingsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, TraceSettingResponse$settingsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingResponse$settingsEntry>): TraceSettingResponse$settingsEntry {
+      return decodeMessage(buf, TraceSettingResponse$settingsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingResponse$settingsEntry>): Generator<TraceSettingResponse$settingsEntryKeyFieldEvent | TraceSettingResponse$settingsEntryValueValueFieldEvent> {
+      return streamMessage(buf, TraceSettingResponse$settingsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<TraceSettingResponse, Partial<TraceSettingResponse>>
+  const codec = (): Codec<TraceSettingResponse, Partial<TraceSettingResponse>> => {
+    if (_codec == null) {
+      _codec = message<TraceSettingResponse, Partial<TraceSettingResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.settings != null && obj.settings.size > 0) {
+          for (const [key, value] of obj.settings.entries()) {
+            w.uint32(10)
+            TraceSettingResponse.TraceSettingResponse$settingsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          settings: new Map<string, TraceSettingResponse.SettingValue>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings.size === opts.limits.settings) {
+                throw new MaxSizeError('Decode error - map field "settings" had too many elements')
+              }
+
+              const entry = TraceSettingResponse.TraceSettingResponse$settingsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+              obj.settings.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          settings: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings === opts.limits.settings) {
+                throw new MaxLengthError('Decode error - map field "settings" had too many elements')
+              }
+
+              yield * TraceSettingResponse.TraceSettingResponse$settingsEntry.codec().stream(reader, reader.uint32(), `${prefix}.settings{}`, {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+
+              obj.settings++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<TraceSettingResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, TraceSettingResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingResponse>): TraceSettingResponse {
+    return decodeMessage(buf, TraceSettingResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TraceSettingResponse>): Generator<TraceSettingResponseSettingsValueFieldEvent> {
+    return streamMessage(buf, TraceSettingResponse.codec(), opts)
+  }
+  return { SettingValue, TraceSettingResponse$settingsEntry, codec, encode, decode, stream }
+})()
+
+export interface LogSettingsRequest {
+  settings: Map<string, LogSettingsRequest.SettingValue>
+}
+
+export declare namespace LogSettingsRequest {
+  export interface SettingValue {
+    boolParam?: boolean
+    uint32Param?: number
+    stringParam?: string
+  }
+  export namespace SettingValue {
+    export interface SettingValueBoolParamFieldEvent {
+      field: '$.boolParam'
+      value: boolean
+    }
+    export interface SettingValueUint32ParamFieldEvent {
+      field: '$.uint32Param'
+      value: number
+    }
+    export interface SettingValueStringParamFieldEvent {
+      field: '$.stringParam'
+      value: string
+    }
+  }
+  export interface LogSettingsRequest$settingsEntry {
+    key: string
+    value?: LogSettingsRequest.SettingValue
+  }
+  export namespace LogSettingsRequest$settingsEntry {
+    export interface LogSettingsRequest$settingsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface LogSettingsRequest$settingsEntryValueBoolParamFieldEvent {
+      field: '$.value.boolParam'
+      value: boolean
+    }
+    export interface LogSettingsRequest$settingsEntryValueUint32ParamFieldEvent {
+      field: '$.value.uint32Param'
+      value: number
+    }
+    export interface LogSettingsRequest$settingsEntryValueStringParamFieldEvent {
+      field: '$.value.stringParam'
+      value: string
+    }
+  }
+  export interface LogSettingsRequestSettingsBoolParamFieldEvent {
+    field: '$.settings{}.boolParam'
+    value: LogSettingsRequest.SettingValue
+    key: string
+  }
+  export interface LogSettingsRequestSettingsUint32ParamFieldEvent {
+    field: '$.settings{}.uint32Param'
+    value: LogSettingsRequest.SettingValue
+    key: string
+  }
+  export interface LogSettingsRequestSettingsStringParamFieldEvent {
+    field: '$.settings{}.stringParam'
+    value: LogSettingsRequest.SettingValue
+    key: string
+  }
+}
+export const LogSettingsRequest = (() => {
+  type SettingValue = LogSettingsRequest.SettingValue
+  type LogSettingsRequest$settingsEntry = LogSettingsRequest.LogSettingsRequest$settingsEntry
+  type LogSettingsRequestSettingsBoolParamFieldEvent = LogSettingsRequest.LogSettingsRequestSettingsBoolParamFieldEvent
+  type LogSettingsRequestSettingsUint32ParamFieldEvent = LogSettingsRequest.LogSettingsRequestSettingsUint32ParamFieldEvent
+  type LogSettingsRequestSettingsStringParamFieldEvent = LogSettingsRequest.LogSettingsRequestSettingsStringParamFieldEvent
+  const SettingValue = (() => {
+    type SettingValueBoolParamFieldEvent = LogSettingsRequest.SettingValue.SettingValueBoolParamFieldEvent
+    type SettingValueUint32ParamFieldEvent = LogSettingsRequest.SettingValue.SettingValueUint32ParamFieldEvent
+    type SettingValueStringParamFieldEvent = LogSettingsRequest.SettingValue.SettingValueStringParamFieldEvent
+    let _codec: Codec<SettingValue, Partial<SettingValue>>
+    const codec = (): Codec<SettingValue, Partial<SettingValue>> => {
+      if (_codec == null) {
+        _codec = message<SettingValue, Partial<SettingValue>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          obj = { ...obj }
+
+          if (obj.stringParam != null) {
+            obj.uint32Param = undefined
+            obj.boolParam = undefined
+          }
+
+          if (obj.uint32Param != null) {
+            obj.stringParam = undefined
+            obj.boolParam = undefined
+          }
+
+          if (obj.boolParam != null) {
+            obj.stringParam = undefined
+            obj.uint32Param = undefined
+          }
+
+          if (obj.boolParam != null) {
+            w.uint32(8)
+            w.bool(obj.boolParam)
+          }
+
+          if (obj.uint32Param != null) {
+            w.uint32(16)
+            w.uint32(obj.uint32Param)
+          }
+
+          if (obj.stringParam != null) {
+            w.uint32(26)
+            w.string(obj.stringParam)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {}
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.boolParam = reader.bool()
+                break
+              }
+              case 2: {
+                obj.uint32Param = reader.uint32()
+                break
+              }
+              case 3: {
+                obj.stringParam = reader.string()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          if (obj.stringParam != null) {
+            delete obj.uint32Param
+            delete obj.boolParam
+          }
+
+          if (obj.uint32Param != null) {
+            delete obj.stringParam
+            delete obj.boolParam
+          }
+
+          if (obj.boolParam != null) {
+            delete obj.stringParam
+            delete obj.uint32Param
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.boolParam`,
+                  value: reader.bool()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.uint32Param`,
+                  value: reader.uint32()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.stringParam`,
+                  value: reader.string()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<SettingValue>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, SettingValue.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): SettingValue {
+      return decodeMessage(buf, SettingValue.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): Generator<SettingValueBoolParamFieldEvent | SettingValueUint32ParamFieldEvent | SettingValueStringParamFieldEvent> {
+      return streamMessage(buf, SettingValue.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  const LogSettingsRequest$settingsEntry = (() => {
+    type LogSettingsRequest$settingsEntryKeyFieldEvent = LogSettingsRequest.LogSettingsRequest$settingsEntry.LogSettingsRequest$settingsEntryKeyFieldEvent
+    type LogSettingsRequest$settingsEntryValueBoolParamFieldEvent = LogSettingsRequest.LogSettingsRequest$settingsEntry.LogSettingsRequest$settingsEntryValueBoolParamFieldEvent
+    type LogSettingsRequest$settingsEntryValueUint32ParamFieldEvent = LogSettingsRequest.LogSettingsRequest$settingsEntry.LogSettingsRequest$settingsEntryValueUint32ParamFieldEvent
+    type LogSettingsRequest$settingsEntryValueStringParamFieldEvent = LogSettingsRequest.LogSettingsRequest$settingsEntry.LogSettingsRequest$settingsEntryValueStringParamFieldEvent
+    let _codec: Codec<LogSettingsRequest$settingsEntry, Partial<LogSettingsRequest$settingsEntry>>
+    const codec = (): Codec<LogSettingsRequest$settingsEntry, Partial<LogSettingsRequest$settingsEntry>> => {
+      if (_codec == null) {
+        _codec = message<LogSettingsRequest$settingsEntry, Partial<LogSettingsRequest$settingsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            LogSettingsRequest.SettingValue.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = LogSettingsRequest.SettingValue.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * LogSettingsRequest.SettingValue.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<LogSettingsRequest$settingsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, LogSettingsRequest$settingsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsRequest$settingsEntry>): LogSettingsRequest$settingsEntry {
+      return decodeMessage(buf, LogSettingsRequest$settingsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsRequest$settingsEntry>): Generator<LogSettingsRequest$settingsEntryKeyFieldEvent | LogSettingsRequest$settingsEntryValueBoolParamFieldEvent | LogSettingsRequest$settingsEntryValueUint32ParamFieldEvent | LogSettingsRequest$settingsEntryValueStringParamFieldEvent> {
+      return streamMessage(buf, LogSettingsRequest$settingsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<LogSettingsRequest, Partial<LogSettingsRequest>>
+  const codec = (): Codec<LogSettingsRequest, Partial<LogSettingsRequest>> => {
+    if (_codec == null) {
+      _codec = message<LogSettingsRequest, Partial<LogSettingsRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.settings != null && obj.settings.size > 0) {
+          for (const [key, value] of obj.settings.entries()) {
+            w.uint32(10)
+            LogSettingsRequest.LogSettingsRequest$settingsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          settings: new Map<string, LogSettingsRequest.SettingValue>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings.size === opts.limits.settings) {
+                throw new MaxSizeError('Decode error - map field "settings" had too many elements')
+              }
+
+              const entry = LogSettingsRequest.LogSettingsRequest$settingsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+              obj.settings.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          settings: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings === opts.limits.settings) {
+                throw new MaxLengthError('Decode error - map field "settings" had too many elements')
+              }
+
+              yield * LogSettingsRequest.LogSettingsRequest$settingsEntry.codec().stream(reader, reader.uint32(), `${prefix}.settings{}`, {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+
+              obj.settings++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<LogSettingsRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, LogSettingsRequest.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsRequest>): LogSettingsRequest {
+    return decodeMessage(buf, LogSettingsRequest.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsRequest>): Generator<LogSettingsRequestSettingsBoolParamFieldEvent | LogSettingsRequestSettingsUint32ParamFieldEvent | LogSettingsRequestSettingsStringParamFieldEvent> {
+    return streamMessage(buf, LogSettingsRequest.codec(), opts)
+  }
+  return { SettingValue, LogSettingsRequest$settingsEntry, codec, encode, decode, stream }
+})()
+
+export interface LogSettingsResponse {
+  settings: Map<string, LogSettingsResponse.SettingValue>
+}
+
+export declare namespace LogSettingsResponse {
+  export interface SettingValue {
+    boolParam?: boolean
+    uint32Param?: number
+    stringParam?: string
+  }
+  export namespace SettingValue {
+    export interface SettingValueBoolParamFieldEvent {
+      field: '$.boolParam'
+      value: boolean
+    }
+    export interface SettingValueUint32ParamFieldEvent {
+      field: '$.uint32Param'
+      value: number
+    }
+    export interface SettingValueStringParamFieldEvent {
+      field: '$.stringParam'
+      value: string
+    }
+  }
+  export interface LogSettingsResponse$settingsEntry {
+    key: string
+    value?: LogSettingsResponse.SettingValue
+  }
+  export namespace LogSettingsResponse$settingsEntry {
+    export interface LogSettingsResponse$settingsEntryKeyFieldEvent {
+      field: '$.key'
+      value: string
+    }
+    export interface LogSettingsResponse$settingsEntryValueBoolParamFieldEvent {
+      field: '$.value.boolParam'
+      value: boolean
+    }
+    export interface LogSettingsResponse$settingsEntryValueUint32ParamFieldEvent {
+      field: '$.value.uint32Param'
+      value: number
+    }
+    export interface LogSettingsResponse$settingsEntryValueStringParamFieldEvent {
+      field: '$.value.stringParam'
+      value: string
+    }
+  }
+  export interface LogSettingsResponseSettingsBoolParamFieldEvent {
+    field: '$.settings{}.boolParam'
+    value: LogSettingsResponse.SettingValue
+    key: string
+  }
+  export interface LogSettingsResponseSettingsUint32ParamFieldEvent {
+    field: '$.settings{}.uint32Param'
+    value: LogSettingsResponse.SettingValue
+    key: string
+  }
+  export interface LogSettingsResponseSettingsStringParamFieldEvent {
+    field: '$.settings{}.stringParam'
+    value: LogSettingsResponse.SettingValue
+    key: string
+  }
+}
+export const LogSettingsResponse = (() => {
+  type SettingValue = LogSettingsResponse.SettingValue
+  type LogSettingsResponse$settingsEntry = LogSettingsResponse.LogSettingsResponse$settingsEntry
+  type LogSettingsResponseSettingsBoolParamFieldEvent = LogSettingsResponse.LogSettingsResponseSettingsBoolParamFieldEvent
+  type LogSettingsResponseSettingsUint32ParamFieldEvent = LogSettingsResponse.LogSettingsResponseSettingsUint32ParamFieldEvent
+  type LogSettingsResponseSettingsStringParamFieldEvent = LogSettingsResponse.LogSettingsResponseSettingsStringParamFieldEvent
+  const SettingValue = (() => {
+    type SettingValueBoolParamFieldEvent = LogSettingsResponse.SettingValue.SettingValueBoolParamFieldEvent
+    type SettingValueUint32ParamFieldEvent = LogSettingsResponse.SettingValue.SettingValueUint32ParamFieldEvent
+    type SettingValueStringParamFieldEvent = LogSettingsResponse.SettingValue.SettingValueStringParamFieldEvent
+    let _codec: Codec<SettingValue, Partial<SettingValue>>
+    const codec = (): Codec<SettingValue, Partial<SettingValue>> => {
+      if (_codec == null) {
+        _codec = message<SettingValue, Partial<SettingValue>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          obj = { ...obj }
+
+          if (obj.stringParam != null) {
+            obj.uint32Param = undefined
+            obj.boolParam = undefined
+          }
+
+          if (obj.uint32Param != null) {
+            obj.stringParam = undefined
+            obj.boolParam = undefined
+          }
+
+          if (obj.boolParam != null) {
+            obj.stringParam = undefined
+            obj.uint32Param = undefined
+          }
+
+          if (obj.boolParam != null) {
+            w.uint32(8)
+            w.bool(obj.boolParam)
+          }
+
+          if (obj.uint32Param != null) {
+            w.uint32(16)
+            w.uint32(obj.uint32Param)
+          }
+
+          if (obj.stringParam != null) {
+            w.uint32(26)
+            w.string(obj.stringParam)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {}
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.boolParam = reader.bool()
+                break
+              }
+              case 2: {
+                obj.uint32Param = reader.uint32()
+                break
+              }
+              case 3: {
+                obj.stringParam = reader.string()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          if (obj.stringParam != null) {
+            delete obj.uint32Param
+            delete obj.boolParam
+          }
+
+          if (obj.uint32Param != null) {
+            delete obj.stringParam
+            delete obj.boolParam
+          }
+
+          if (obj.boolParam != null) {
+            delete obj.stringParam
+            delete obj.uint32Param
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.boolParam`,
+                  value: reader.bool()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.uint32Param`,
+                  value: reader.uint32()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.stringParam`,
+                  value: reader.string()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<SettingValue>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, SettingValue.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): SettingValue {
+      return decodeMessage(buf, SettingValue.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SettingValue>): Generator<SettingValueBoolParamFieldEvent | SettingValueUint32ParamFieldEvent | SettingValueStringParamFieldEvent> {
+      return streamMessage(buf, SettingValue.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  const LogSettingsResponse$settingsEntry = (() => {
+    type LogSettingsResponse$settingsEntryKeyFieldEvent = LogSettingsResponse.LogSettingsResponse$settingsEntry.LogSettingsResponse$settingsEntryKeyFieldEvent
+    type LogSettingsResponse$settingsEntryValueBoolParamFieldEvent = LogSettingsResponse.LogSettingsResponse$settingsEntry.LogSettingsResponse$settingsEntryValueBoolParamFieldEvent
+    type LogSettingsResponse$settingsEntryValueUint32ParamFieldEvent = LogSettingsResponse.LogSettingsResponse$settingsEntry.LogSettingsResponse$settingsEntryValueUint32ParamFieldEvent
+    type LogSettingsResponse$settingsEntryValueStringParamFieldEvent = LogSettingsResponse.LogSettingsResponse$settingsEntry.LogSettingsResponse$settingsEntryValueStringParamFieldEvent
+    let _codec: Codec<LogSettingsResponse$settingsEntry, Partial<LogSettingsResponse$settingsEntry>>
+    const codec = (): Codec<LogSettingsResponse$settingsEntry, Partial<LogSettingsResponse$settingsEntry>> => {
+      if (_codec == null) {
+        _codec = message<LogSettingsResponse$settingsEntry, Partial<LogSettingsResponse$settingsEntry>>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.key != null && obj.key !== '')) {
+            w.uint32(10)
+            w.string(obj.key)
+          }
+
+          if (obj.value != null) {
+            w.uint32(18)
+            LogSettingsResponse.SettingValue.codec().encode(obj.value, w)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            key: ''
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.key = reader.string()
+                break
+              }
+              case 2: {
+                obj.value = LogSettingsResponse.SettingValue.codec().decode(reader, reader.uint32(), {
+                  limits: opts.limits?.value
+                })
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.key`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield * LogSettingsResponse.SettingValue.codec().stream(reader, reader.uint32(), `${prefix}.value`, {
+                  limits: opts.limits?.value
+                })
+
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+    function encode (obj: Partial<LogSettingsResponse$settingsEntry>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, LogSettingsResponse$settingsEntry.codec())
+    }
+    function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsResponse$settingsEntry>): LogSettingsResponse$settingsEntry {
+      return decodeMessage(buf, LogSettingsResponse$settingsEntry.codec(), opts)
+    }
+    function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsResponse$settingsEntry>): Generator<LogSettingsResponse$settingsEntryKeyFieldEvent | LogSettingsResponse$settingsEntryValueBoolParamFieldEvent | LogSettingsResponse$settingsEntryValueUint32ParamFieldEvent | LogSettingsResponse$settingsEntryValueStringParamFieldEvent> {
+      return streamMessage(buf, LogSettingsResponse$settingsEntry.codec(), opts)
+    }
+    return { codec, encode, decode, stream }
+  })()
+  let _codec: Codec<LogSettingsResponse, Partial<LogSettingsResponse>>
+  const codec = (): Codec<LogSettingsResponse, Partial<LogSettingsResponse>> => {
+    if (_codec == null) {
+      _codec = message<LogSettingsResponse, Partial<LogSettingsResponse>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.settings != null && obj.settings.size > 0) {
+          for (const [key, value] of obj.settings.entries()) {
+            w.uint32(10)
+            LogSettingsResponse.LogSettingsResponse$settingsEntry.codec().encode({ key, value }, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          settings: new Map<string, LogSettingsResponse.SettingValue>()
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings.size === opts.limits.settings) {
+                throw new MaxSizeError('Decode error - map field "settings" had too many elements')
+              }
+
+              const entry = LogSettingsResponse.LogSettingsResponse$settingsEntry.codec().decode(reader, reader.uint32(), {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+              obj.settings.set(entry.key, entry.value)
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          settings: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.settings != null && obj.settings === opts.limits.settings) {
+                throw new MaxLengthError('Decode error - map field "settings" had too many elements')
+              }
+
+              yield * LogSettingsResponse.LogSettingsResponse$settingsEntry.codec().stream(reader, reader.uint32(), `${prefix}.settings{}`, {
+                limits: {
+                  value: opts.limits?.settings$value
+                }
+              })
+
+              obj.settings++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<LogSettingsResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, LogSettingsResponse.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsResponse>): LogSettingsResponse {
+    return decodeMessage(buf, LogSettingsResponse.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LogSettingsResponse>): Generator<LogSettingsResponseSettingsBoolParamFieldEvent | LogSettingsResponseSettingsUint32ParamFieldEvent | LogSettingsResponseSettingsStringParamFieldEvent> {
+    return streamMessage(buf, LogSettingsResponse.codec(), opts)
+  }
+  return { SettingValue, LogSettingsResponse$settingsEntry, codec, encode, decode, stream }
+})()

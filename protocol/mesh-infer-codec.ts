@@ -315,13 +315,22 @@ export function encodeModelInferRequest(req: InferRequest): Uint8Array {
 }
 
 /**
+ * Parses `ModelInferRequest` bytes into the protobuf message within `limits` (size first,
+ * entry counts while parsing) without converting it: the gRPC frontend checks the typed
+ * parameters (protocol/grpc-infer.ts) before {@link inferRequestFromProto}.
+ * @throws InferError INVALID_ARG for malformed or over-limit input.
+ */
+export function parseModelInferRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): ModelInferRequest {
+  return protobufDecode('ModelInferRequest', limits, bytes,
+    () => ModelInferRequest.decode(bytes, { limits: protonsLimits(limits, 'request') }));
+}
+
+/**
  * Parses `ModelInferRequest` bytes within `limits`.
  * @throws InferError INVALID_ARG for malformed or over-limit input.
  */
 export function decodeModelInferRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): InferRequest {
-  const msg = protobufDecode('ModelInferRequest', limits, bytes,
-    () => ModelInferRequest.decode(bytes, { limits: protonsLimits(limits, 'request') }));
-  return inferRequestFromProto(msg, limits);
+  return inferRequestFromProto(parseModelInferRequest(bytes, limits), limits);
 }
 
 // ---- responses --------------------------------------------------------------------------------

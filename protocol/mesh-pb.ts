@@ -191,6 +191,7 @@ export interface ModelStatus {
   throughput: number
   queued: number
   inFlight: number
+  files: ModelFile[]
 }
 
 export declare namespace ModelStatus {
@@ -253,6 +254,21 @@ export declare namespace ModelStatus {
     field: '$.inFlight'
     value: number
   }
+  export interface ModelStatusFilesPathFieldEvent {
+    field: '$.files[].path'
+    value: string
+    index: number
+  }
+  export interface ModelStatusFilesSha256FieldEvent {
+    field: '$.files[].sha256'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+  export interface ModelStatusFilesSizeFieldEvent {
+    field: '$.files[].size'
+    value: number
+    index: number
+  }
 }
 export const ModelStatus = (() => {
   type ModelStatusNameFieldEvent = ModelStatus.ModelStatusNameFieldEvent
@@ -268,6 +284,9 @@ export const ModelStatus = (() => {
   type ModelStatusThroughputFieldEvent = ModelStatus.ModelStatusThroughputFieldEvent
   type ModelStatusQueuedFieldEvent = ModelStatus.ModelStatusQueuedFieldEvent
   type ModelStatusInFlightFieldEvent = ModelStatus.ModelStatusInFlightFieldEvent
+  type ModelStatusFilesPathFieldEvent = ModelStatus.ModelStatusFilesPathFieldEvent
+  type ModelStatusFilesSha256FieldEvent = ModelStatus.ModelStatusFilesSha256FieldEvent
+  type ModelStatusFilesSizeFieldEvent = ModelStatus.ModelStatusFilesSizeFieldEvent
   let _codec: Codec<ModelStatus, Partial<ModelStatus>>
   const codec = (): Codec<ModelStatus, Partial<ModelStatus>> => {
     if (_codec == null) {
@@ -327,6 +346,13 @@ export const ModelStatus = (() => {
           w.uint32(obj.inFlight)
         }
 
+        if (obj.files != null && obj.files.length > 0) {
+          for (const value of obj.files) {
+            w.uint32(82)
+            ModelFile.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -340,7 +366,8 @@ export const ModelStatus = (() => {
           outputs: [],
           throughput: 0,
           queued: 0,
-          inFlight: 0
+          inFlight: 0,
+          files: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -401,6 +428,16 @@ export const ModelStatus = (() => {
               obj.inFlight = reader.uint32()
               break
             }
+            case 10: {
+              if (opts.limits?.files != null && obj.files.length === opts.limits.files) {
+                throw new MaxLengthError('Decode error - repeated field "files" had too many elements')
+              }
+
+              obj.files.push(ModelFile.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.files$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -413,7 +450,8 @@ export const ModelStatus = (() => {
         const obj = {
           versions: 0,
           inputs: 0,
-          outputs: 0
+          outputs: 0,
+          files: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -515,6 +553,24 @@ export const ModelStatus = (() => {
               }
               break
             }
+            case 10: {
+              if (opts.limits?.files != null && obj.files === opts.limits.files) {
+                throw new MaxLengthError('Streaming decode error - repeated field "files" had too many elements')
+              }
+
+              for (const evt of ModelFile.codec().stream(reader, reader.uint32(), `${prefix}.files[]`, {
+                limits: opts.limits?.files$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.files
+                }
+              }
+
+              obj.files++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -532,8 +588,142 @@ export const ModelStatus = (() => {
   function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatus>): ModelStatus {
     return decodeMessage(buf, ModelStatus.codec(), opts)
   }
-  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatus>): Generator<ModelStatusNameFieldEvent | ModelStatusVersionsFieldEvent | ModelStatusPlatformFieldEvent | ModelStatusMaxBatchSizeFieldEvent | ModelStatusInputsNameFieldEvent | ModelStatusInputsDatatypeFieldEvent | ModelStatusInputsShapeFieldEvent | ModelStatusOutputsNameFieldEvent | ModelStatusOutputsDatatypeFieldEvent | ModelStatusOutputsShapeFieldEvent | ModelStatusThroughputFieldEvent | ModelStatusQueuedFieldEvent | ModelStatusInFlightFieldEvent> {
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelStatus>): Generator<ModelStatusNameFieldEvent | ModelStatusVersionsFieldEvent | ModelStatusPlatformFieldEvent | ModelStatusMaxBatchSizeFieldEvent | ModelStatusInputsNameFieldEvent | ModelStatusInputsDatatypeFieldEvent | ModelStatusInputsShapeFieldEvent | ModelStatusOutputsNameFieldEvent | ModelStatusOutputsDatatypeFieldEvent | ModelStatusOutputsShapeFieldEvent | ModelStatusThroughputFieldEvent | ModelStatusQueuedFieldEvent | ModelStatusInFlightFieldEvent | ModelStatusFilesPathFieldEvent | ModelStatusFilesSha256FieldEvent | ModelStatusFilesSizeFieldEvent> {
     return streamMessage(buf, ModelStatus.codec(), opts)
+  }
+  return { codec, encode, decode, stream }
+})()
+
+export interface ModelFile {
+  path: string
+  sha256: Uint8Array<ArrayBuffer>
+  size: number
+}
+
+export declare namespace ModelFile {
+  export interface ModelFilePathFieldEvent {
+    field: '$.path'
+    value: string
+  }
+  export interface ModelFileSha256FieldEvent {
+    field: '$.sha256'
+    value: Uint8Array<ArrayBuffer>
+  }
+  export interface ModelFileSizeFieldEvent {
+    field: '$.size'
+    value: number
+  }
+}
+export const ModelFile = (() => {
+  type ModelFilePathFieldEvent = ModelFile.ModelFilePathFieldEvent
+  type ModelFileSha256FieldEvent = ModelFile.ModelFileSha256FieldEvent
+  type ModelFileSizeFieldEvent = ModelFile.ModelFileSizeFieldEvent
+  let _codec: Codec<ModelFile, Partial<ModelFile>>
+  const codec = (): Codec<ModelFile, Partial<ModelFile>> => {
+    if (_codec == null) {
+      _codec = message<ModelFile, Partial<ModelFile>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.path != null && obj.path !== '')) {
+          w.uint32(10)
+          w.string(obj.path)
+        }
+
+        if ((obj.sha256 != null && obj.sha256.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.sha256)
+        }
+
+        if ((obj.size != null && obj.size !== 0)) {
+          w.uint32(24)
+          w.uint64Number(obj.size)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          path: '',
+          sha256: new Uint8Array(0),
+          size: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.path = reader.string()
+              break
+            }
+            case 2: {
+              obj.sha256 = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.size = reader.uint64Number()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.path`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.sha256`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.size`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+  function encode (obj: Partial<ModelFile>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelFile.codec())
+  }
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelFile>): ModelFile {
+    return decodeMessage(buf, ModelFile.codec(), opts)
+  }
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelFile>): Generator<ModelFilePathFieldEvent | ModelFileSha256FieldEvent | ModelFileSizeFieldEvent> {
+    return streamMessage(buf, ModelFile.codec(), opts)
   }
   return { codec, encode, decode, stream }
 })()
@@ -660,6 +850,21 @@ export declare namespace PeerStatus {
     value: number
     index: number
   }
+  export interface PeerStatusModelsFilesPathFieldEvent {
+    field: '$.models[].files[].path'
+    value: string
+    index: number
+  }
+  export interface PeerStatusModelsFilesSha256FieldEvent {
+    field: '$.models[].files[].sha256'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+  export interface PeerStatusModelsFilesSizeFieldEvent {
+    field: '$.models[].files[].size'
+    value: number
+    index: number
+  }
 }
 export const PeerStatus = (() => {
   type PeerStatusSchemaVersionFieldEvent = PeerStatus.PeerStatusSchemaVersionFieldEvent
@@ -685,6 +890,9 @@ export const PeerStatus = (() => {
   type PeerStatusModelsThroughputFieldEvent = PeerStatus.PeerStatusModelsThroughputFieldEvent
   type PeerStatusModelsQueuedFieldEvent = PeerStatus.PeerStatusModelsQueuedFieldEvent
   type PeerStatusModelsInFlightFieldEvent = PeerStatus.PeerStatusModelsInFlightFieldEvent
+  type PeerStatusModelsFilesPathFieldEvent = PeerStatus.PeerStatusModelsFilesPathFieldEvent
+  type PeerStatusModelsFilesSha256FieldEvent = PeerStatus.PeerStatusModelsFilesSha256FieldEvent
+  type PeerStatusModelsFilesSizeFieldEvent = PeerStatus.PeerStatusModelsFilesSizeFieldEvent
   let _codec: Codec<PeerStatus, Partial<PeerStatus>>
   const codec = (): Codec<PeerStatus, Partial<PeerStatus>> => {
     if (_codec == null) {
@@ -978,7 +1186,7 @@ export const PeerStatus = (() => {
   function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PeerStatus>): PeerStatus {
     return decodeMessage(buf, PeerStatus.codec(), opts)
   }
-  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PeerStatus>): Generator<PeerStatusSchemaVersionFieldEvent | PeerStatusPeerIdFieldEvent | PeerStatusRoleFieldEvent | PeerStatusSeqFieldEvent | PeerStatusSentAtMsFieldEvent | PeerStatusAddressesFieldEvent | PeerStatusEnginesFieldEvent | PeerStatusCapacityFieldEvent | PeerStatusQueuedFieldEvent | PeerStatusInFlightFieldEvent | PeerStatusModelsNameFieldEvent | PeerStatusModelsVersionsFieldEvent | PeerStatusModelsPlatformFieldEvent | PeerStatusModelsMaxBatchSizeFieldEvent | PeerStatusModelsInputsNameFieldEvent | PeerStatusModelsInputsDatatypeFieldEvent | PeerStatusModelsInputsShapeFieldEvent | PeerStatusModelsOutputsNameFieldEvent | PeerStatusModelsOutputsDatatypeFieldEvent | PeerStatusModelsOutputsShapeFieldEvent | PeerStatusModelsThroughputFieldEvent | PeerStatusModelsQueuedFieldEvent | PeerStatusModelsInFlightFieldEvent> {
+  function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PeerStatus>): Generator<PeerStatusSchemaVersionFieldEvent | PeerStatusPeerIdFieldEvent | PeerStatusRoleFieldEvent | PeerStatusSeqFieldEvent | PeerStatusSentAtMsFieldEvent | PeerStatusAddressesFieldEvent | PeerStatusEnginesFieldEvent | PeerStatusCapacityFieldEvent | PeerStatusQueuedFieldEvent | PeerStatusInFlightFieldEvent | PeerStatusModelsNameFieldEvent | PeerStatusModelsVersionsFieldEvent | PeerStatusModelsPlatformFieldEvent | PeerStatusModelsMaxBatchSizeFieldEvent | PeerStatusModelsInputsNameFieldEvent | PeerStatusModelsInputsDatatypeFieldEvent | PeerStatusModelsInputsShapeFieldEvent | PeerStatusModelsOutputsNameFieldEvent | PeerStatusModelsOutputsDatatypeFieldEvent | PeerStatusModelsOutputsShapeFieldEvent | PeerStatusModelsThroughputFieldEvent | PeerStatusModelsQueuedFieldEvent | PeerStatusModelsInFlightFieldEvent | PeerStatusModelsFilesPathFieldEvent | PeerStatusModelsFilesSha256FieldEvent | PeerStatusModelsFilesSizeFieldEvent> {
     return streamMessage(buf, PeerStatus.codec(), opts)
   }
   return { codec, encode, decode, stream }

@@ -8,6 +8,7 @@
  */
 import { buildModel, type InitializerSpec, type NodeSpec, type OnnxElemType } from './onnx-builder.ts';
 import { mulberry32, uniformFloats } from './seeded-random.ts';
+import { SEQUENCE_ACCUMULATE_CONFIG, sequenceAccumulateModel } from './sequence-example-models.ts';
 
 /** One file the generator produces, relative to the project root. */
 export interface GeneratedFile {
@@ -274,6 +275,152 @@ instance_group [
 `;
 
 // ---------------------------------------------------------------------------------------------
+// ensemble_add_mlp: an ensemble (platform "ensemble") chaining simple → mlp_preprocess → dense_mlp.
+
+/** Scale mlp_preprocess applies: keeps sums of small integers O(1), where dense_mlp's He-scaled weights expect them. */
+export const MLP_PREPROCESS_SCALE = 1 / 16;
+/** How often mlp_preprocess repeats its 16 values to fill dense_mlp's 512 inputs. */
+export const MLP_PREPROCESS_REPEATS = DENSE_MLP_WIDTHS[0] / 16;
+
+/** config.pbtxt of `mlp_preprocess`. */
+export const MLP_PREPROCESS_CONFIG = `# mlp_preprocess: turns simple's INT32 [16] results into dense_mlp's FP32 [512] input
+# (cast, scale by 1/16, repeat 32 times). A preprocessing step of the ensemble_add_mlp example.
+name: "mlp_preprocess"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INT_VALUES"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "FEATURES"
+    data_type: TYPE_FP32
+    dims: [ 512 ]
+  }
+]
+# A few microseconds of work: one instance is plenty.
+instance_group [
+  {
+    count: 1
+    kind: KIND_CPU
+  }
+]
+`;
+
+/** `mlp_preprocess`: FEATURES = Tile(Cast<float>(INT_VALUES) × 1/16, [1, 32]), [batch, 16] → [batch, 512]. */
+export function mlpPreprocessModel(): Uint8Array {
+  const scale = new Float32Array([MLP_PREPROCESS_SCALE]);
+  const repeats = new BigInt64Array([1n, BigInt(MLP_PREPROCESS_REPEATS)]);
+  return buildModel({
+    graphName: 'mlp_preprocess',
+    docString: `FEATURES = tile(float(INT_VALUES) * ${MLP_PREPROCESS_SCALE}, [1, ${MLP_PREPROCESS_REPEATS}])`,
+    inputs: [{ name: 'INT_VALUES', elemType: 'INT32', shape: ['batch', 16] }],
+    outputs: [{ name: 'FEATURES', elemType: 'FLOAT', shape: ['batch', DENSE_MLP_WIDTHS[0]] }],
+    nodes: [
+      // 1 = TensorProto.FLOAT
+      { opType: 'Cast', inputs: ['INT_VALUES'], outputs: ['as_float'], name: 'cast', attributes: { to: 1 } },
+      { opType: 'Mul', inputs: ['as_float', 'scale'], outputs: ['scaled'], name: 'scale' },
+      { opType: 'Tile', inputs: ['scaled', 'repeats'], outputs: ['FEATURES'], name: 'tile' },
+    ],
+    initializers: [
+      { name: 'scale', elemType: 'FLOAT', dims: [], raw: new Uint8Array(scale.buffer) },
+      { name: 'repeats', elemType: 'INT64', dims: [2], raw: new Uint8Array(repeats.buffer) },
+    ],
+  });
+}
+
+/**
+ * config.pbtxt of `ensemble_add_mlp`: simple adds and subtracts; each result goes through
+ * mlp_preprocess and dense_mlp. The two branches are independent, so the scheduler runs them
+ * concurrently (and dense_mlp's dynamic batcher may batch the two calls together).
+ */
+export const ENSEMBLE_ADD_MLP_CONFIG = `# ensemble_add_mlp: an ensemble (no model file; the empty folder 1/ is its version).
+#
+#   INPUT0, INPUT1 -> simple -> SUM  -> mlp_preprocess -> dense_mlp -> MLP_SUM
+#                            -> DIFF -> mlp_preprocess -> dense_mlp -> MLP_DIFF
+#
+# Each step starts as soon as its inputs are ready, so the two branches run concurrently.
+# On a mesh host, a step runs wherever its model is served (this host or a peer).
+name: "ensemble_add_mlp"
+platform: "ensemble"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "SUM"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "DIFF"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "MLP_SUM"
+    data_type: TYPE_FP32
+    dims: [ 512 ]
+  },
+  {
+    name: "MLP_DIFF"
+    data_type: TYPE_FP32
+    dims: [ 512 ]
+  }
+]
+ensemble_scheduling {
+  step [
+    {
+      model_name: "simple"
+      model_version: -1
+      input_map { key: "INPUT0" value: "INPUT0" }
+      input_map { key: "INPUT1" value: "INPUT1" }
+      output_map { key: "OUTPUT0" value: "SUM" }
+      output_map { key: "OUTPUT1" value: "DIFF" }
+    },
+    {
+      model_name: "mlp_preprocess"
+      model_version: -1
+      input_map { key: "INT_VALUES" value: "SUM" }
+      output_map { key: "FEATURES" value: "sum_features" }
+    },
+    {
+      model_name: "mlp_preprocess"
+      model_version: -1
+      input_map { key: "INT_VALUES" value: "DIFF" }
+      output_map { key: "FEATURES" value: "diff_features" }
+    },
+    {
+      model_name: "dense_mlp"
+      model_version: -1
+      input_map { key: "input" value: "sum_features" }
+      output_map { key: "output" value: "MLP_SUM" }
+    },
+    {
+      model_name: "dense_mlp"
+      model_version: -1
+      input_map { key: "input" value: "diff_features" }
+      output_map { key: "output" value: "MLP_DIFF" }
+    }
+  ]
+}
+`;
+
+// ---------------------------------------------------------------------------------------------
 // Test fixtures and the backend's built-in probe model.
 
 /** Datatypes the `all_types` fixture round-trips, as [KServe name, ONNX element type]. */
@@ -331,6 +478,13 @@ export function generatedFiles(): GeneratedFile[] {
     { path: `${EXAMPLES_DIR}/simple/1/model.onnx`, contents: simpleModel, gitIgnored: false, description: 'simple: INT32 add/sub' },
     { path: `${EXAMPLES_DIR}/autocomplete_add/1/model.onnx`, contents: autocompleteAddModel, gitIgnored: false, description: 'autocomplete_add: FP32 x + y, no config.pbtxt' },
     { path: `${EXAMPLES_DIR}/dense_mlp/config.pbtxt`, contents: () => text(DENSE_MLP_CONFIG), gitIgnored: false, description: 'dense_mlp config' },
+    { path: `${EXAMPLES_DIR}/mlp_preprocess/config.pbtxt`, contents: () => text(MLP_PREPROCESS_CONFIG), gitIgnored: false, description: 'mlp_preprocess config' },
+    { path: `${EXAMPLES_DIR}/mlp_preprocess/1/model.onnx`, contents: mlpPreprocessModel, gitIgnored: false, description: 'mlp_preprocess: INT32 [16] -> FP32 [512]' },
+    { path: `${EXAMPLES_DIR}/ensemble_add_mlp/config.pbtxt`, contents: () => text(ENSEMBLE_ADD_MLP_CONFIG), gitIgnored: false, description: 'ensemble_add_mlp: simple -> mlp_preprocess -> dense_mlp' },
+    // Git keeps no empty folders, and Triton wants a version folder even for an ensemble.
+    { path: `${EXAMPLES_DIR}/ensemble_add_mlp/1/.gitkeep`, contents: () => new Uint8Array(0), gitIgnored: false, description: 'ensemble_add_mlp: its (empty) version folder' },
+    { path: `${EXAMPLES_DIR}/sequence_accumulate/config.pbtxt`, contents: () => text(SEQUENCE_ACCUMULATE_CONFIG), gitIgnored: false, description: 'sequence_accumulate config' },
+    { path: `${EXAMPLES_DIR}/sequence_accumulate/1/model.onnx`, contents: sequenceAccumulateModel, gitIgnored: false, description: 'sequence_accumulate: running sum per sequence (implicit state)' },
     { path: `${FIXTURES_DIR}/all_types/1/model.onnx`, contents: allTypesModel, gitIgnored: false, description: 'fixture all_types: Identity per datatype' },
     { path: `${EXAMPLES_DIR}/dense_mlp/1/model.onnx`, contents: denseMlpModel, gitIgnored: true, description: 'dense_mlp: FP32 MLP, 42 MB (git-ignored)' },
     { path: `${EXAMPLES_DIR}/silero_vad/config.pbtxt`, contents: () => text(SILERO_VAD_CONFIG), gitIgnored: true, description: 'silero_vad config (git-ignored with its model)', requires: SILERO_VAD_SOURCE },

@@ -23,6 +23,8 @@
  * protons 9 also has limits worked around here (each function below says why):
  * - it cannot resolve a type from another proto `package`: package lines and qualifiers are
  *   removed from the copy it reads (the wire is unaffected: protobuf encodes field numbers);
+ * - it turns a `service` block into an empty message of the service's name: service blocks are
+ *   removed from the copy it reads (node-host/grpc-service-definition.ts binds the RPCs);
  * - it inlines imported messages: mesh-pb.ts drops its copies and imports inference-pb.ts;
  * - it decodes repeated scalars only unpacked, while proto3 senders pack them: decoders are
  *   rewritten to accept both ({@link acceptPacked});
@@ -51,6 +53,7 @@ interface Target {
 const TARGETS: readonly Target[] = [
   { proto: 'inference.proto', out: 'inference-pb.ts', imports: [] },
   { proto: 'mesh.proto', out: 'mesh-pb.ts', imports: [{ proto: 'inference.proto', from: './inference-pb.ts' }] },
+  { proto: 'health.proto', out: 'health-pb.ts', imports: [] },
 ];
 
 const HEADER = (proto: string) => [
@@ -331,9 +334,9 @@ export function toErasable(source: string, imports: readonly ImportedMessages[],
 
 // ---- driver -----------------------------------------------------------------------------------
 
-/** Proto text as protons can read it: no `package` line, no package qualifiers. */
+/** Proto text as protons can read it: no `package` line, no package qualifiers, no `service` blocks. */
 function unpackaged(text: string, packages: string[]): string {
-  let out = text.replace(/^package [\w.]+;\s*$/m, '');
+  let out = text.replace(/^package [\w.]+;\s*$/m, '').replace(/^service \w+ \{\n(?:.*\n)*?\}\n/gm, '');
   for (const p of packages) out = out.replaceAll(new RegExp(`\\b${p.replaceAll('.', '\\.')}\\.(?=[A-Z])`, 'g'), '');
   return out;
 }

@@ -30,7 +30,7 @@ export function modelStatus(name: string, versions = ['1']): ModelStatus {
   return {
     name, versions, platform: 'onnxruntime_onnx', maxBatchSize: 8,
     inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1n, 4n] }], outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: [-1n, 4n] }],
-    throughput: 100, queued: 0, inFlight: 0,
+    throughput: 100, queued: 0, inFlight: 0, files: [],
   };
 }
 

@@ -9,6 +9,8 @@ export const BIN = join(import.meta.dirname, '..', '..', 'node-host', 'bin.js');
 export interface ServerProcess {
   child: ChildProcess;
   httpUrl: string;
+  /** `host:port` of the gRPC endpoint (from `gRPC service listening url=…`); undefined with --allow-grpc false. */
+  grpcUrl?: string;
   metricsUrl?: string;
   /** The mesh peer id (from `joined the mesh peer_id=…`); undefined with --no-mesh. */
   peerId?: string;
@@ -20,8 +22,13 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
-/** Starts the CLI and waits until it logs its HTTP address (or exits). */
+/**
+ * Starts the CLI and waits until it logs its HTTP address (or exits). Unless the arguments
+ * choose a gRPC port (or turn gRPC off), gRPC gets a free port: Triton's default 8001 would
+ * make parallel test processes collide.
+ */
 export function spawnServer(args: string[], timeoutMs = 30_000): Promise<ServerProcess> {
+  if (!args.includes('--grpc-port') && !args.includes('--allow-grpc')) args = [...args, '--grpc-port', '0'];
   const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
@@ -37,7 +44,8 @@ export function spawnServer(args: string[], timeoutMs = 30_000): Promise<ServerP
         // serve.ts logs the mesh lines before the HTTP line, so they are complete here.
         const peerId = /joined the mesh peer_id=(\S+)/.exec(stderr)?.[1];
         const meshAddrs = [...stderr.matchAll(/mesh listening multiaddr=(\S+)/g)].map((m) => m[1]);
-        resolve({ child, httpUrl: http[1], metricsUrl: metrics?.[1], peerId, meshAddrs, log: () => stderr, exited });
+        const grpcUrl = /gRPC service listening url=(\S+)/.exec(stderr)?.[1];
+        resolve({ child, httpUrl: http[1], grpcUrl, metricsUrl: metrics?.[1], peerId, meshAddrs, log: () => stderr, exited });
       }
     });
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited (${code}) before listening:\n${stderr}`)); });

@@ -1,6 +1,7 @@
 /**
- * Starts a real infermesh server (real onnxruntime-node, real HTTP on 127.0.0.1, ports
- * chosen by the OS) for integration tests.
+ * Starts a real infermesh server (real onnxruntime-node, real HTTP and gRPC on 127.0.0.1,
+ * ports chosen by the OS) for integration tests. gRPC is on by default (`grpcUrl`, for
+ * test/support/grpc-client.ts); pass `{ grpcPort: undefined }` to turn it off.
  */
 import { join } from 'node:path';
 import { serve, type ServeHandle, type ServeOptions } from '../../node-host/serve.ts';
@@ -12,6 +13,8 @@ export const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'model
 export interface TestServer {
   handle: ServeHandle;
   client: KServeClient;
+  /** `127.0.0.1:<port>` of the gRPC endpoint (for createGrpcClient); '' when gRPC is off. */
+  grpcUrl: string;
   metricsUrl: string;
   stop(): Promise<void>;
 }
@@ -21,6 +24,7 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
     repositories: [EXAMPLES],
     host: '127.0.0.1',
     httpPort: 0,
+    grpcPort: 0,
     metricsPort: 0,
     controlMode: 'none',
     pollSeconds: 15,
@@ -38,6 +42,7 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
   return {
     handle,
     client: new KServeClient(`http://127.0.0.1:${handle.httpPort}`),
+    grpcUrl: handle.grpcPort === undefined ? '' : `127.0.0.1:${handle.grpcPort}`,
     metricsUrl: `http://127.0.0.1:${handle.metricsPort}/metrics`,
     stop: () => handle.stop(),
   };

@@ -314,7 +314,8 @@ describe('mesh envelopes', () => {
       schemaVersion: 1, peerId: 'p', role: 'PEER_ROLE_BROWSER', seq: 1_700_000_000_000, sentAtMs: 1_700_000_000_001,
       addresses: ['/ip4/1.2.3.4/tcp/1'], engines: ['onnxruntime-web:webgpu'], capacity: 2.5, queued: 3, inFlight: 1,
       models: [{ name: 'm', versions: ['1', '2'], platform: 'onnxruntime_onnx', maxBatchSize: 8, throughput: 120.5, queued: 3, inFlight: 1,
-        inputs: [{ name: 'x', datatype: 'FP32', shape: [-1n, 3n, 224n, 224n] }], outputs: [] }],
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [-1n, 3n, 224n, 224n] }], outputs: [],
+        files: [{ path: '1/model.onnx', sha256: new Uint8Array(32).fill(9), size: 2 ** 33 }] }],
     };
     expect(PeerStatus.decode(PeerStatus.encode(status))).toEqual(status);
     const req = { sha256: new Uint8Array(32).fill(7), offset: 5, length: 0 };

@@ -93,6 +93,10 @@ describe('ModelStats', () => {
       computeInferNs: 20,
       computeOutputNs: 30,
       executionNs: 60,
+      cacheHitCount: 0,
+      cacheHitNs: 0,
+      cacheMissCount: 0,
+      cacheMissNs: 0,
     });
     c.failureCount.OTHER = 99;
     expect(st.counters().failureCount.OTHER).toBe(0);
