@@ -22,7 +22,7 @@ export interface InfermeshLive {
   provider: string;
   providerReason: string;
   connectedHosts: string[];
-  models: { name: string; version: string; state: string; bytes: number; device?: string; reason?: string; received: number }[];
+  models: { name: string; version: string; state: string; bytes: number; device?: string; reason?: string; received: number; cachedBytes?: number }[];
   served: number;
   errors: string[];
   /** What the mesh offers (name, version, bytes, hosts). */
@@ -78,7 +78,7 @@ function refresh(): void {
   Object.assign(live, {
     state: s.state, peerId: s.peerId, provider: s.provider, providerReason: s.providerReason,
     connectedHosts: s.connectedHosts, served: s.served, errors: [...problems, ...s.errors], offers: s.offers,
-    models: s.models.map((m) => ({ name: m.name, version: m.version, state: m.state, bytes: m.bytes, device: m.device, reason: m.reason, received: m.received })),
+    models: s.models.map((m) => ({ name: m.name, version: m.version, state: m.state, bytes: m.bytes, device: m.device, reason: m.reason, received: m.received, cachedBytes: m.cachedBytes })),
   });
   panel.render(s);
   document.title = `infermesh · ${s.state}${s.models.length ? ` · ${s.models.filter((m) => m.state === 'ready').length} model(s)` : ''}`;

@@ -33,8 +33,8 @@ import type { PeerStatus } from '../protocol/mesh-pb.ts';
 /** Where the tab is in its life (`window.infermesh.state`). */
 export type TabState = 'starting' | 'joined' | 'paused' | 'left' | 'error';
 
-/** 15 s to reach a bootstrap peer: a LAN dial takes milliseconds; a host still starting gets time. */
-export const DEFAULT_JOIN_TIMEOUT_MS = 15_000;
+/** 10 s to reach a bootstrap peer: a LAN dial takes milliseconds; a host still starting gets time. */
+export const DEFAULT_JOIN_TIMEOUT_MS = 10_000;
 
 /** Every second: model choice, throughput sample, panel refresh. */
 export const DEFAULT_TICK_MS = 1_000;

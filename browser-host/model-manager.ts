@@ -16,7 +16,7 @@ import type { MeshModelSource } from './model-source-mesh.ts';
 import { tabConfigJson } from './tab-config.ts';
 
 /** Where a tab's model is in its life. */
-export type TabModelState = 'downloading' | 'loading' | 'ready' | 'paused' | 'failed';
+export type TabModelState = 'downloading' | 'loading' | 'ready' | 'paused' | 'failed' | 'unloaded';
 
 /** One model of the tab, as the status panel and `window.infermesh` show it. */
 export interface TabModel {
@@ -31,6 +31,8 @@ export interface TabModel {
   device?: string;
   /** Why it failed. */
   reason?: string;
+  /** Bytes of the last load found in the tab's cache (a reload downloads nothing). */
+  cachedBytes?: number;
 }
 
 /** Options of {@link ModelManager}. */
@@ -126,7 +128,7 @@ export class ModelManager {
     try {
       source.pin(offer.name, offer.files);
       await this.#bring(model);
-      logger.info('model ready', { model: model.name, version: model.version, device: model.device, size: formatBytes(model.bytes) });
+      logger.info('model ready', { model: model.name, version: model.version, device: model.device, size: formatBytes(model.bytes), from_cache: formatBytes(model.cachedBytes ?? 0) });
       this.#init.statusChanged();
     } catch (e) {
       model.state = 'failed';
@@ -144,7 +146,7 @@ export class ModelManager {
     const { core, source } = this.#init;
     let last = 0;
     model.state = 'downloading';
-    await source.prefetch(model.name, (received) => {
+    const got = await source.prefetch(model.name, (received) => {
       model.received = received;
       // progress redraws at most every 100 ms
       const now = Date.now();
@@ -153,6 +155,7 @@ export class ModelManager {
         this.#init.onChange();
       }
     });
+    model.cachedBytes = got.cached;
     model.state = 'loading';
     this.#init.onChange();
     try {
@@ -203,5 +206,6 @@ export class ModelManager {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#busy;
+    for (const { model } of this.#models.values()) if (model.state !== 'failed') model.state = 'unloaded';
   }
 }

@@ -97,22 +97,28 @@ export class MeshModelSource implements ModelSource {
 
   /**
    * Downloads (or takes from the cache) every file of a pinned model, reporting progress over
-   * the model's total size. Holds them in memory until {@link release}.
+   * the model's total size. Holds them in memory until {@link release}. Resolves with how many
+   * bytes came from the cache and how many over the mesh.
    */
-  async prefetch(name: string, onProgress?: ModelProgress, signal?: AbortSignal): Promise<void> {
+  async prefetch(name: string, onProgress?: ModelProgress, signal?: AbortSignal): Promise<{ cached: number; downloaded: number }> {
     const files = this.#models.get(name);
     if (!files) throw new InferError('NOT_FOUND', `model '${name}' is not pinned in the mesh source`);
     const total = files.reduce((n, f) => n + f.size, 0);
     const got = new Map<string, number>();
     const report = () => onProgress?.([...got.values()].reduce((a, b) => a + b, 0), total);
     report();
+    const out = { cached: 0, downloaded: 0 };
     for (const f of files) {
       signal?.throwIfAborted();
-      const bytes = await this.#blob(name, f, (r) => { got.set(f.path, r); report(); }, signal);
+      let fromMesh = false;
+      const bytes = this.#held.get(f.sha256) ?? await this.#blob(name, f, (r) => { fromMesh = true; got.set(f.path, r); report(); }, signal);
       this.#held.set(f.sha256, bytes);
+      if (fromMesh) out.downloaded += bytes.byteLength;
+      else out.cached += bytes.byteLength;
       got.set(f.path, f.size);
       report();
     }
+    return out;
   }
 
   async list(dir: string): Promise<SourceEntry[]> {

@@ -104,7 +104,7 @@ export class StatusPanel {
       const pct = m.bytes > 0 ? Math.min(100, (100 * m.received) / m.bytes) : 100;
       const progress = m.state === 'downloading' ? `<progress max="100" value="${pct.toFixed(0)}"></progress> ${pct.toFixed(0)}%` : '';
       return `<tr data-model="${esc(m.name)}"><td>${esc(m.name)}</td><td>${esc(m.version)}</td><td>${formatBytes(m.bytes)}</td>`
-        + `<td class="st ${m.state}" title="${esc(m.reason ?? '')}">${esc(m.state)}${m.reason ? `: ${esc(m.reason)}` : ''}</td><td>${esc(m.device ?? '')}</td><td>${progress}</td></tr>`;
+        + `<td class="st ${m.state}" title="${esc(m.reason ?? '')}">${esc(m.state)}${m.reason ? `: ${esc(m.reason)}` : ''}${m.state === 'ready' && m.cachedBytes === m.bytes && m.bytes > 0 ? ' <span class="why">(from cache)</span>' : ''}</td><td>${esc(m.device ?? '')}</td><td>${progress}</td></tr>`;
     }).join('');
     const notes = [...s.waiting.map((w) => `waiting for a peer to offer '${w}'`), ...s.skipped.map((k) => `${k.name}: ${k.reason}`)];
     this.#el('im-notes').innerHTML = notes.map(esc).join('<br>');

@@ -203,6 +203,7 @@ export class EnsembleScheduler implements Scheduler {
             return this.#callModel(this.#stepRequest(step, values, parameters), { signal: internalAbort.signal });
           })
           .then((resp) => {
+            if (settled) return; // failed or cancelled meanwhile: nothing more starts
             this.#storeOutputs(step, resp.outputs, values, request.batchSize);
             for (const { tensor } of step.outputs) {
               for (const c of graph.consumers.get(tensor) ?? []) {

@@ -26,7 +26,7 @@ import { RateLimiter, type RateLimiterInit } from './rate-limiter.ts';
 
 /** Extensions this server implements, in Triton's order (COMPAT-NOTES §1.3). */
 export const SERVER_EXTENSIONS = [
-  'classification', 'model_repository', 'model_repository(unload_dependents)', 'schedule_policy', 'model_configuration',
+  'classification', 'sequence', 'model_repository', 'model_repository(unload_dependents)', 'schedule_policy', 'model_configuration',
   'binary_tensor_data', 'parameters', 'statistics',
 ] as const;
 
@@ -93,6 +93,8 @@ export class InferenceServer {
   readonly #log: Logger;
   #state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
   #pollTimer: unknown;
+  /** The poll running now, if any: stop waits for it so it cannot load models after the unload. */
+  #pollRun: Promise<void> | undefined;
   #inflight = 0;
   /** Requests inside `infer` per served version (queued or executing), for load reports. */
   readonly #inflightByVersion = new WeakMap<ServedVersion, number>();
@@ -165,6 +167,7 @@ export class InferenceServer {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
     if (this.#pollTimer !== undefined) this.#clock.clearTimer(this.#pollTimer);
+    await this.#pollRun;
     if (this.#inflight > 0) {
       this.#log.info('waiting for in-flight requests to complete', { inflight: this.#inflight });
       await new Promise<void>((resolve) => {
@@ -355,7 +358,10 @@ export class InferenceServer {
   #schedulePoll(): void {
     const ms = (this.#init.pollSeconds ?? DEFAULT_POLL_SECONDS) * 1000;
     this.#pollTimer = this.#clock.setTimer(() => {
-      void this.#poll().finally(() => { if (this.#state === 'ready') this.#schedulePoll(); });
+      this.#pollRun = this.#poll().finally(() => {
+        this.#pollRun = undefined;
+        if (this.#state === 'ready') this.#schedulePoll();
+      });
     }, ms);
   }
 

@@ -109,6 +109,9 @@ export interface ModelRepositoryInit {
 
 /** Triton's default for auto-completed max_batch_size (`default-max-batch-size`). */
 export const DEFAULT_AUTO_MAX_BATCH_SIZE = 4;
+/** Fingerprint digest of a version whose load failed: never equal to a real one. */
+const FAILED_LOAD = '\u0000failed';
+
 /** Triton's --model-load-thread-count default. */
 export const DEFAULT_LOAD_CONCURRENCY = 4;
 
@@ -434,8 +437,10 @@ export class ModelRepository {
       else this.#overrides.delete(name);
     }
     if (fingerprint) {
+      // A version that failed gets a digest no folder has, so the next poll sees a difference
+      // (and retries it, or notices it is gone) whatever the files look like then.
       const seen = new Map(fingerprint.versions);
-      toLoad.forEach((v, i) => { if (results[i].status === 'rejected') seen.delete(v); });
+      toLoad.forEach((v, i) => { if (results[i].status === 'rejected') seen.set(v, FAILED_LOAD); });
       rec.fingerprint = { model: fingerprint.model, versions: seen };
     }
     if (failed) throw failed.reason;

@@ -22,6 +22,8 @@ import { PeerLiveness } from './peer-liveness.ts';
 import { StatusGossip, type LocalStatus, type MeshRole } from './status-gossip.ts';
 import { handleInfer, MeshInferClient, type InferHandler } from './infer-protocol.ts';
 import { Router, type RouteCandidate } from './router.ts';
+import { SequenceAffinity } from './sequence-affinity.ts';
+import { sequenceFlagsOf } from '../core/sequence-params.ts';
 import { ModelFileIndex } from './model-files.ts';
 import { handleBlobs } from './blob-protocol.ts';
 
@@ -103,6 +105,8 @@ export class MeshService implements Startable {
   readonly router: Router;
   readonly client: MeshInferClient;
   readonly counters: MeshCounters = { routedLocal: 0, routedRemote: 0, failed: 0, retries: 0 };
+  /** Which peer holds each live sequence (stateful models), so its requests stick to it. */
+  readonly sequences: SequenceAffinity;
   readonly #core?: InferenceServer;
   readonly #init: MeshServiceInit;
   readonly #clock: Clock;
@@ -129,6 +133,22 @@ export class MeshService implements Startable {
     this.router = new Router({ random: init.random, clock: this.#clock, staleAfterMs: 3 * (init.statusIntervalMs ?? 1000) + 500 });
     this.client = new MeshInferClient(init.node, { clock: this.#clock });
     this.#liveness = new PeerLiveness(init.node, this.directory);
+    this.sequences = new SequenceAffinity({
+      clock: this.#clock,
+      selfId: () => this.peerId,
+      route: (req, o) => this.#route(req, o),
+      local: (req, o) => {
+        this.counters.routedLocal++;
+        return this.#core ? this.#core.infer(req, { signal: o.signal }) : Promise.reject(notFound(`this host serves no models ('${req.modelName}')`));
+      },
+      remote: (peerId, req, o) => {
+        this.counters.routedRemote++;
+        const budget = o.timeoutMs ?? this.#init.defaultDeadlineMs ?? DEFAULT_MESH_DEADLINE_MS;
+        return this.client.infer(peerId, req, { signal: o.signal, deadlineUnixMs: this.#clock.epochMs() + budget });
+      },
+      known: (peerId) => this.directory.get(peerId)?.status !== undefined,
+      connected: (peerId) => this.directory.get(peerId)?.connected === true,
+    });
     this.#gossip = new StatusGossip({
       node: init.node, directory: this.directory, role: init.role ?? (init.core ? 'server' : 'client'),
       snapshot: () => this.#localStatus(), intervalMs: init.statusIntervalMs, clock: this.#clock, logger: this.#log,
@@ -205,7 +225,20 @@ export class MeshService implements Startable {
    * Runs a request on the best host for it: this one or a peer. A model nobody serves gets the
    * local server's own answer (Triton's "unknown model" errors).
    */
-  async infer(req: InferRequest, options: MeshInferCallOptions = {}): Promise<InferResponse> {
+  infer(req: InferRequest, options: MeshInferCallOptions = {}): Promise<InferResponse> {
+    let sequence;
+    try {
+      sequence = sequenceFlagsOf(req.parameters);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // A request of a sequence goes to the peer holding the sequence's state (sequence-affinity.ts).
+    if (sequence !== undefined) return this.sequences.infer(req, sequence, options);
+    return this.#route(req, options);
+  }
+
+  /** Routes one request: router choice among the local host and the peers, with failover. */
+  async #route(req: InferRequest, options: MeshInferCallOptions = {}): Promise<InferResponse> {
     const target = this.#targetVersion(req.modelName, req.modelVersion);
     const local = this.#localVersion(req.modelName, target);
     const remote = target === undefined ? [] : this.directory.peersServing(req.modelName, target).filter((e) => e.peerId !== this.peerId);
@@ -223,6 +256,7 @@ export class MeshService implements Startable {
         () => this.#candidates(req.modelName, this.#targetVersion(req.modelName, req.modelVersion)),
         (c, signal) => {
           if (attempts++ > 0) this.counters.retries++;
+          this.sequences.attempted(req, c.peerId);
           if (c.local) {
             this.counters.routedLocal++;
             return this.#core!.infer(req, { signal });

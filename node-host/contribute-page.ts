@@ -18,6 +18,14 @@ export interface ContributeConfig {
   workerUrl: string;
 }
 
+/**
+ * JSON that is safe inside a `<script>` element: `<` never appears literally, so no value can
+ * close the element (`</script>`) or open a comment, whatever a multiaddr or key contains.
+ */
+export function scriptSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
 /** The page template, written by the browser runtime (repository-relative). */
 export const CONTRIBUTE_TEMPLATE = 'browser-host/contribute.html';
 

@@ -121,6 +121,7 @@ function orRemote<T>(local: () => T, remote: () => T | undefined): T {
   }
 }
 
+/** The gRPC endpoint of one InferenceServer (see the file comment): listen, drain, close. */
 export class KServeGrpcServer {
   readonly #core: InferenceServer;
   readonly #opts: GrpcServerOptions;
@@ -341,15 +342,16 @@ export class KServeGrpcServer {
         return pb.RepositoryIndexResponse.encode({ models: repositoryIndexToProto(core.repositoryIndex(r.ready)) });
       },
       RepositoryModelLoad: async (bytes) => {
+        // A load may carry model files (`file:` bytes_params): bounded by the message limit, as over HTTP.
         const r = decodeMessage(pb.RepositoryModelLoadRequest, bytes, 'RepositoryModelLoadRequest', { limits: { parameters: this.#limits.maxParameters } });
         const name = this.#controlTarget(r.repositoryName, r.modelName);
-        // `config` (string_param) and `file:<version>/<name>` overrides (bytes_param), as over HTTP.
         await core.loadModel(name, readLoadParameters(grpcRepositoryParameters(r.parameters)));
         return pb.RepositoryModelLoadResponse.encode({});
       },
       RepositoryModelUnload: async (bytes) => {
         const r = decodeMessage(pb.RepositoryModelUnloadRequest, bytes, 'RepositoryModelUnloadRequest', { limits: { parameters: this.#limits.maxParameters } });
-        await core.unloadModel(this.#controlTarget(r.repositoryName, r.modelName), readUnloadParameters(grpcRepositoryParameters(r.parameters)));
+        const name = this.#controlTarget(r.repositoryName, r.modelName);
+        await core.unloadModel(name, readUnloadParameters(grpcRepositoryParameters(r.parameters)));
         return pb.RepositoryModelUnloadResponse.encode({});
       },
       SystemSharedMemoryStatus: shm('system'),

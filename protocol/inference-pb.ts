@@ -95,7 +95,7 @@ export const InferParameter = (() => {
 
         if (obj.int64Param != null) {
           w.uint32(16)
-          w.int64(obj.int64Param)
+          w.uint64(BigInt.asUintN(64, obj.int64Param))
         }
 
         if (obj.stringParam != null) {
@@ -340,7 +340,7 @@ export const InferTensorContents = (() => {
         if (obj.int64Contents != null && obj.int64Contents.length > 0) {
           for (const value of obj.int64Contents) {
             w.uint32(24)
-            w.int64(value)
+            w.uint64(BigInt.asUintN(64, value))
           }
         }
 
@@ -1221,7 +1221,7 @@ export const ModelInferRequest = (() => {
           if (obj.shape != null && obj.shape.length > 0) {
             for (const value of obj.shape) {
               w.uint32(24)
-              w.int64(value)
+              w.uint64(BigInt.asUintN(64, value))
             }
           }
 
@@ -2417,7 +2417,7 @@ export const ModelInferResponse = (() => {
           if (obj.shape != null && obj.shape.length > 0) {
             for (const value of obj.shape) {
               w.uint32(24)
-              w.int64(value)
+              w.uint64(BigInt.asUintN(64, value))
             }
           }
 
@@ -3832,7 +3832,7 @@ export const ModelMetadataResponse = (() => {
           if (obj.shape != null && obj.shape.length > 0) {
             for (const value of obj.shape) {
               w.uint32(24)
-              w.int64(value)
+              w.uint64(BigInt.asUintN(64, value))
             }
           }
 
@@ -5461,7 +5461,7 @@ export const MemoryUsage = (() => {
 
         if ((obj.id != null && obj.id !== 0n)) {
           w.uint32(16)
-          w.int64(obj.id)
+          w.uint64(BigInt.asUintN(64, obj.id))
         }
 
         if ((obj.byteSize != null && obj.byteSize !== 0n)) {
@@ -6808,7 +6808,7 @@ export const ModelRepositoryParameter = (() => {
 
         if (obj.int64Param != null) {
           w.uint32(16)
-          w.int64(obj.int64Param)
+          w.uint64(BigInt.asUintN(64, obj.int64Param))
         }
 
         if (obj.stringParam != null) {
@@ -9445,7 +9445,7 @@ export const CudaSharedMemoryRegisterRequest = (() => {
 
         if ((obj.deviceId != null && obj.deviceId !== 0n)) {
           w.uint32(24)
-          w.int64(obj.deviceId)
+          w.uint64(BigInt.asUintN(64, obj.deviceId))
         }
 
         if ((obj.byteSize != null && obj.byteSize !== 0n)) {

@@ -70,7 +70,7 @@ export const TensorSignature = (() => {
         if (obj.shape != null && obj.shape.length > 0) {
           for (const value of obj.shape) {
             w.uint32(24)
-            w.int64(value)
+            w.uint64(BigInt.asUintN(64, value))
           }
         }
 

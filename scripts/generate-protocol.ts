@@ -29,6 +29,8 @@
  * - it decodes repeated scalars only unpacked, while proto3 senders pack them: decoders are
  *   rewritten to accept both ({@link acceptPacked});
  * - it writes types for protons-runtime 7; this project may resolve 8 ({@link adaptToRuntime});
+ * - protons-runtime 8 mis-encodes some negative int64 bigints (INT64_MIN among them): int64
+ *   fields are written through their unsigned twin, the same varint ({@link int64ViaUint64});
  * - its `uint8arraylist` / `uint8arrays` imports are replaced, so protocol/ imports only the
  *   codec runtime.
  *
@@ -293,6 +295,18 @@ function acceptPacked(source: string): { text: string; count: number } {
   return { text, count };
 }
 
+/**
+ * protons-runtime 8.0.1 `LongBits.fromBigInt` drops the carry when it negates a bigint beyond
+ * ±2^53 whose low 32 bits are zero, so `w.int64(-(2n ** 63n))` writes 0x7fffffff00000000 (and
+ * -2^62 comes back off by 2^32): a wrong value, silently. An int64 varint is the varint of the
+ * value's 64-bit two's complement, and unsigned bigints encode correctly, so every int64 write
+ * goes through `w.uint64(BigInt.asUintN(64, …))`, byte-for-byte what a correct int64 writer
+ * emits. Decoding is unaffected. (Check after upgrading protons-runtime; then this can go.)
+ */
+function int64ViaUint64(source: string): string {
+  return source.replace(/\bw\.int64\(([^()]+)\)/g, 'w.uint64(BigInt.asUintN(64, $1))');
+}
+
 /** Messages protons inlined from an imported proto: dropped here, imported from their own file. */
 export interface ImportedMessages {
   from: string;
@@ -301,7 +315,7 @@ export interface ImportedMessages {
 
 /** Rewrites one protons output file into erasable TypeScript (see the file comment). */
 export function toErasable(source: string, imports: readonly ImportedMessages[], runtimeMajor = 8): string {
-  const adapted = acceptPacked(adaptToRuntime(dropUint8ArraysAlloc(source), runtimeMajor)).text;
+  const adapted = int64ViaUint64(acceptPacked(adaptToRuntime(dropUint8ArraysAlloc(source), runtimeMajor)).text);
   const dropNames = new Set(imports.flatMap((i) => i.names));
   const stmts = parseStatements(adapted.split('\n'), 0).filter((s) => !dropNames.has(s.name));
   const out: string[] = [];

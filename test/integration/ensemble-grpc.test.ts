@@ -67,12 +67,9 @@ describe('ensemble_add_mlp over gRPC', () => {
     expect(cfg.platform).toBe('ensemble');
     expect(cfg.ensemble_scheduling.step.map((x) => x.model_name)).toEqual(['simple', 'mlp_preprocess', 'mlp_preprocess', 'dense_mlp', 'dense_mlp']);
     expect(cfg.ensemble_scheduling.step[1].input_map).toEqual({ INT_VALUES: 'SUM' });
-    // Same config as HTTP's, except that max_inflight_requests (0) is not printed: the schema
-    // declares it in a synthetic oneof with max_inflight_responses, and defaults are not
-    // printed for oneof members (core/proto-defaults.ts).
+    // Same config as HTTP's (the client prints max_inflight_requests: 0 as the HTTP endpoint does).
     const http = (await s.client.get('/v2/models/ensemble_add_mlp/config')).json as typeof cfg & { ensemble_scheduling: { max_inflight_requests?: number } };
     expect(http.ensemble_scheduling.max_inflight_requests).toBe(0);
-    delete http.ensemble_scheduling.max_inflight_requests;
     expect(cfg).toEqual(http);
     const meta = await grpc.modelMetadata('ensemble_add_mlp');
     expect(meta.platform).toBe('ensemble');

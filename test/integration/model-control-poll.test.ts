@@ -8,7 +8,7 @@
  * only after the requests it accepted have completed.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cpSync } from 'node:fs';
+import { cpSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXAMPLES, startTestServer, type TestServer } from '../support/test-server.ts';
 import { pollUntil } from '../support/mesh-hosts.ts';
@@ -96,12 +96,17 @@ describe('poll model control under a continuous request stream', () => {
   });
 
   test('a version that fails to load keeps the old one serving; fixed on disk, it loads at a later poll', async () => {
+    let failedRow: IndexRow | undefined;
     const broken = await underLoad(
       () => repo.addVersion('m', 3, new TextEncoder().encode('not an onnx model')),
-      async () => (await stateOf('m', '3'))?.state === 'UNAVAILABLE',
+      async () => {
+        failedRow = await stateOf('m', '3');
+        return failedRow?.state === 'UNAVAILABLE';
+      },
     );
     expectAllServed(broken, [['2', 300]]);
-    expect((await stateOf('m', '3'))?.reason).toMatch(/\S/);
+    // The load error is the reason (each poll retries the failed version, as Triton does).
+    expect(failedRow?.reason).toMatch(/\S/);
     expect(await stateOf('m', '2')).toEqual({ name: 'm', version: '2', state: 'READY' });
 
     const fixed = await underLoad(() => repo.replaceVersion('m', 3, 400), (a) => lastAll(a, CONCURRENCY * 3, (x) => x.version === '3'));
@@ -110,6 +115,12 @@ describe('poll model control under a continuous request stream', () => {
   });
 
   test('a removed version folder retires it; the policy then selects the previous one again', async () => {
+    // First a failed reload of version 3 (its file replaced by junk: the loaded one keeps
+    // serving), so the removal below also covers a version whose last load failed.
+    writeFileSync(join(repo.dir, 'm', '3', '.junk'), 'junk');
+    renameSync(join(repo.dir, 'm', '3', '.junk'), join(repo.dir, 'm', '3', 'model.onnx'));
+    await new Promise((r) => setTimeout(r, POLL_SECONDS * 1000 * 5));
+    expect(await inferAdd(s.client, 'm', 0)).toEqual({ status: 200, version: '3', k: 400 });
     const answers = await underLoad(() => repo.removeVersion('m', 3), (a) => lastAll(a, CONCURRENCY * 3, (x) => x.version === '2'));
     expectAllServed(answers, [['2', 300], ['3', 400]]);
     await pollUntil('version 3 unloaded', async () => (await stateOf('m', '3'))?.reason === 'unloaded', { timeoutMs: 5_000 });

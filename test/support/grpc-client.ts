@@ -26,6 +26,8 @@ import { decodeStreamInferResponse, type StreamInferResult } from '../../protoco
 import { decodeProtoBinary } from '../../core/proto-binary.ts';
 import { MODEL_CONFIG } from '../../core/model-config-schema.ts';
 import { withPrimitiveDefaults } from '../../core/proto-defaults.ts';
+import type { MessageDescriptor } from '../../core/proto-descriptor.ts';
+import type { DurationStat, InferenceStats, ModelStatistics } from '../../core/model-stats.ts';
 import { healthClientDefinition, inferenceClientDefinition, type InferenceRpc } from '../../node-host/grpc-service-definition.ts';
 
 export { grpcStatus };
@@ -76,7 +78,7 @@ export interface GrpcClient {
   /** The encoded `inference.ModelConfig` bytes as sent. */
   modelConfigBytes(name: string, version?: string, opts?: CallOptions): Promise<Uint8Array>;
   /** Statistics shaped like `GET /v2/models[/m]/stats`. */
-  modelStatistics(name?: string, version?: string, opts?: CallOptions): Promise<{ model_stats: Record<string, unknown>[] }>;
+  modelStatistics(name?: string, version?: string, opts?: CallOptions): Promise<{ model_stats: StatisticsJson[] }>;
   /** Repository index shaped like `POST /v2/repository/index` (empty fields left out). */
   repositoryIndex(ready?: boolean, opts?: CallOptions): Promise<{ name: string; version?: string; state?: string; reason?: string }[]>;
   /** RepositoryModelLoad; `parameters` values map to string/bool/int64/bytes params. */
@@ -91,6 +93,13 @@ export interface GrpcClient {
   healthWatch(service?: string): { next(timeoutMs?: number): Promise<HealthCheckResponse.ServingStatus>; cancel(): void };
   close(): void;
 }
+
+/** One model version's statistics as the HTTP endpoint prints them (core/model-stats.ts). */
+export type StatisticsJson = Omit<ModelStatistics, 'inference_stats' | 'response_stats' | 'memory_usage'> & {
+  inference_stats: InferenceStats & Record<string, DurationStat>;
+  response_stats: Record<string, Record<string, DurationStat>>;
+  memory_usage: { type: string; id: number; byte_size: number }[];
+};
 
 /** A tensor of model metadata. */
 export interface TensorMeta {
@@ -148,6 +157,29 @@ function typedContents(dt: DataType, data: InferRequest['inputs'][number]['data'
     default: throw new Error(`${dt} has no typed contents field; send it raw`);
   }
   return c;
+}
+
+/**
+ * A decoded config with defaults printed as the HTTP endpoint prints them: proto3 defaults
+ * (core/proto-defaults.ts), plus the default of a field known by two names (an alias group such
+ * as ModelEnsembling field 2), which the printer treats as the plain field it is on the wire.
+ */
+function printedLikeHttp(desc: MessageDescriptor, obj: Record<string, unknown>): Record<string, unknown> {
+  const out = withPrimitiveDefaults(desc, obj);
+  for (const [, members] of desc.oneofs) {
+    const fields = members.map((m) => desc.byName.get(m)!);
+    const alias = fields.every((f) => f.number === fields[0].number);
+    if (alias && fields.every((f) => out[f.name] === undefined) && fields[0].type.kind === 'scalar') out[fields[0].name] = 0;
+  }
+  for (const f of desc.fields) {
+    if (f.type.kind !== 'message' || out[f.name] === undefined) continue;
+    const sub = f.type.message;
+    const v = out[f.name];
+    if (f.label === 'repeated') out[f.name] = (v as Record<string, unknown>[]).map((e) => printedLikeHttp(sub, e));
+    else if (f.label === 'map') out[f.name] = Object.fromEntries(Object.entries(v as Record<string, Record<string, unknown>>).map(([k, e]) => [k, printedLikeHttp(sub, e)]));
+    else out[f.name] = printedLikeHttp(sub, v as Record<string, unknown>);
+  }
+  return out;
 }
 
 /** Waits for items pushed by callbacks, in order. */
@@ -229,7 +261,7 @@ export function createGrpcClient(url: string): GrpcClient {
     },
     inferRaw: async (req, opts) => pb.ModelInferResponse.decode(await call('ModelInfer', req instanceof Uint8Array ? req : pb.ModelInferRequest.encode(req), opts)),
     modelConfigBytes: async (name, version = '', opts) => pb.ModelConfigResponse.decode(await call('ModelConfig', { name, version }, opts)).config,
-    modelConfig: async (name, version, opts) => withPrimitiveDefaults(MODEL_CONFIG, decodeProtoBinary(MODEL_CONFIG, await self.modelConfigBytes(name, version, opts))),
+    modelConfig: async (name, version, opts) => printedLikeHttp(MODEL_CONFIG, decodeProtoBinary(MODEL_CONFIG, await self.modelConfigBytes(name, version, opts))),
     modelStatistics: async (name = '', version = '', opts) => {
       const r = pb.ModelStatisticsResponse.decode(await call('ModelStatistics', { name, version }, opts));
       const d = (x: pb.StatisticDuration | undefined) => ({ count: Number(x?.count ?? 0n), ns: Number(x?.ns ?? 0n) });

@@ -78,8 +78,11 @@ export class TempRepo {
     renameSync(tmp, join(this.dir, model, String(v), 'model.onnx'));
   }
 
+  /** Removes a version folder (renamed away first, so a poll sees it either whole or gone). */
   removeVersion(model: string, v: number): void {
-    rmSync(join(this.dir, model, String(v)), { recursive: true, force: true });
+    const gone = join(this.dir, `.removed-${model}-${v}-${Date.now()}`);
+    renameSync(join(this.dir, model, String(v)), gone);
+    rmSync(gone, { recursive: true, force: true });
   }
 
   /** Removes a model folder (renamed away first, so a poll sees it either whole or gone). */

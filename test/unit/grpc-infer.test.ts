@@ -58,6 +58,18 @@ describe('one codec for gRPC and the mesh', () => {
     expect(grpc.inputs.map((i) => [i.name, Array.from(i.data as ArrayLike<unknown>)])).toEqual(request.inputs.map((i) => [i.name, Array.from(i.data as ArrayLike<unknown>)]));
   });
 
+  it('negative int64 beyond 2^53 survive encoding (typed contents, parameters, shapes): the protons-runtime carry bug is worked around', () => {
+    const extremes = [-(2n ** 63n), -(2n ** 62n), -(2n ** 54n), 2n ** 63n - 1n, -1n];
+    const msg = typedContentsRequest({ ...request, inputs: [{ name: 'b', datatype: 'INT64', shape: [5], data: BigInt64Array.from(extremes) }] });
+    msg.parameters = new Map([['sequence_id', { int64Param: -(2n ** 63n) }]]);
+    const back = ModelInferRequest.decode(ModelInferRequest.encode(msg));
+    expect(back.inputs[0].contents?.int64Contents).toEqual(extremes);
+    expect(back.parameters.get('sequence_id')).toEqual({ int64Param: -(2n ** 63n) });
+    // INT64_MIN is the ten-byte varint 80 80 80 80 80 80 80 80 80 01 (protobuf encoding spec)
+    const param = InferParameter.encode({ int64Param: -(2n ** 63n) });
+    expect(Array.from(param)).toEqual([0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+  });
+
   it('mixing typed contents and raw entries is refused by both, with Triton\'s message', () => {
     const msg = inferRequestToProto(request);
     msg.inputs[0].contents = typedContentsRequest(request).inputs[0].contents;

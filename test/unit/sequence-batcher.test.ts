@@ -11,6 +11,10 @@ import type { FakeCall } from '../support/fake-backend.ts';
 import { allCalls, fakeInstances, flush } from '../support/fake-backend.ts';
 import { modelConfig, numbers } from '../support/scheduler-fixtures.ts';
 import { expectInferError } from '../support/expect-infer-error.ts';
+import type { ModelSignature } from '../../core/model-config.ts';
+import { normalizeModelConfig } from '../../core/model-config-normalize.ts';
+import { parseModelConfigText } from '../../core/model-config-parse.ts';
+import { validateModelConfig } from '../../core/model-config-validate.ts';
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
@@ -551,5 +555,45 @@ describe('SequenceBatcher: cancellation', () => {
     await runPending(instances);
     await runPending(instances);
     expect(t0.value && t2.value).toBeTruthy();
+  });
+});
+
+describe('sequence_batching config validation', () => {
+  const ACC = `name: "acc"
+platform: "onnxruntime_onnx"
+max_batch_size: 4
+input [ { name: "INPUT" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "OUTPUT" data_type: TYPE_FP32 dims: [ 4 ] } ]
+`;
+  const SIG: ModelSignature = {
+    inputs: [
+      { name: 'INPUT', datatype: 'FP32', shape: [-1, 4] }, { name: 'START', datatype: 'FP32', shape: [-1, 1] },
+      { name: 'ACC_IN', datatype: 'FP32', shape: [-1, 4] },
+    ],
+    outputs: [{ name: 'OUTPUT', datatype: 'FP32', shape: [-1, 4] }, { name: 'ACC_OUT', datatype: 'FP32', shape: [-1, 4] }],
+  };
+  const START = 'control_input [ { name: "START" control [ { kind: CONTROL_SEQUENCE_START fp32_false_true: [ 0, 1 ] } ] } ]';
+  const state = (extra = '', dims = '[ 4 ]') => `state [ { input_name: "ACC_IN" output_name: "ACC_OUT" data_type: TYPE_FP32 dims: ${dims} ${extra} } ]`;
+  const check = (sb: string, sig: ModelSignature | undefined = SIG) => {
+    const cfg = normalizeModelConfig(parseModelConfigText(`${ACC}sequence_batching { ${sb} }`), { modelName: 'acc', autoComplete: false });
+    validateModelConfig(cfg, { modelName: 'acc', signature: sig });
+  };
+
+  test('a complete config passes; bad state and control settings are refused with what to change', () => {
+    expect(() => check(`${START} ${state('initial_state { dims: [ 4 ] zero_data: true }')}`)).not.toThrow();
+    expectInferError(() => check(`${START} ${state('', '[ -1 ]')}`), 'INVALID_ARG', "state 'ACC_IN' has variable dims [-1] and no initial_state");
+    expectInferError(() => check(`${START} ${state('initial_state { dims: [ 4 ] }')}`), 'INVALID_ARG', 'exactly one of zero_data or data_file');
+    expectInferError(() => check(`${START} ${state('initial_state { dims: [ 4 ] data_file: "../x" }')}`), 'INVALID_ARG', "must be a file name inside <model>/initial_state/");
+    expectInferError(() => check(`${START} ${state('initial_state { data_type: TYPE_INT32 dims: [ 4 ] zero_data: true }')}`), 'INVALID_ARG', 'initial_state data_type TYPE_INT32 differs');
+    expectInferError(() => check(`oldest { max_candidate_sequences: 0 } ${START} ${state()}`), 'INVALID_ARG', 'max_candidate_sequences >= 1');
+    expectInferError(() => check('control_input [ { name: "START" control [ { kind: CONTROL_SEQUENCE_START fp32_false_true: [ 0, 1 ] }, { kind: CONTROL_SEQUENCE_END fp32_false_true: [ 0, 1 ] } ] } ]'),
+      'INVALID_ARG', "control tensor 'START' gives 2 controls");
+  });
+
+  test('against the model: control and state tensors must exist with the datatype the batcher feeds', () => {
+    expectInferError(() => check(`control_input [ { name: "START" control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] } ] ${state()}`),
+      'INVALID_ARG', "control tensor (CONTROL_SEQUENCE_START) 'START' is INT32 in config.pbtxt, but the model's input is FP32");
+    const noOut: ModelSignature = { inputs: SIG.inputs, outputs: [SIG.outputs[0]] };
+    expectInferError(() => check(`${START} ${state()}`, noOut), 'INVALID_ARG', "names state output 'ACC_OUT', but the model has no such output");
   });
 });
