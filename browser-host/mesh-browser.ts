@@ -267,27 +267,12 @@ export class BrowserHost {
     }
   }
 
-  /** Reports of other peers that are current (unexpired). */
-  #reports(): { peerId: string; connected: boolean; status: PeerStatus }[] {
-    const mesh = this.#mesh;
-    if (!mesh) return [];
-    const out: { peerId: string; connected: boolean; status: PeerStatus }[] = [];
-    for (const e of mesh.directory.peers()) {
-      const age = mesh.directory.ageMs(e.peerId);
-      if (e.status === undefined || e.peerId === mesh.peerId || age === undefined || age > mesh.directory.expireAfterMs) continue;
-      out.push({ peerId: e.peerId, connected: e.connected, status: e.status });
-    }
-    return out;
-  }
-
   #offers(): ModelOffer[] {
-    return offersFrom(this.#reports());
+    return this.#mesh ? offersFrom(currentReports(this.#mesh)) : [];
   }
 
-  /** Peers advertising a file with this hash, connected ones first. */
   #peersWith(sha: string): string[] {
-    const hits = this.#reports().filter((r) => r.status.models.some((m) => m.files.some((f) => hex(f.sha256) === sha)));
-    return hits.sort((a, b) => Number(b.connected) - Number(a.connected)).map((r) => r.peerId);
+    return this.#mesh ? peersWithFile(currentReports(this.#mesh), sha) : [];
   }
 
   /** Folds what the served versions did since the last sample into the counters. */
@@ -346,4 +331,28 @@ export class BrowserHost {
 
 function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** A peer's current report as the tab reads it. */
+export interface CurrentReport {
+  peerId: string;
+  connected: boolean;
+  status: PeerStatus;
+}
+
+/** The unexpired reports of every peer but this one. */
+export function currentReports(mesh: Pick<MeshService, 'directory' | 'peerId'>): CurrentReport[] {
+  const out: CurrentReport[] = [];
+  for (const e of mesh.directory.peers()) {
+    const age = mesh.directory.ageMs(e.peerId);
+    if (e.status === undefined || e.peerId === mesh.peerId || age === undefined || age > mesh.directory.expireAfterMs) continue;
+    out.push({ peerId: e.peerId, connected: e.connected, status: e.status });
+  }
+  return out;
+}
+
+/** Peers that advertise a file with this SHA-256 (hex), connected ones first (no dial needed). */
+export function peersWithFile(reports: readonly CurrentReport[], sha256: string): string[] {
+  return reports.filter((r) => r.status.models.some((m) => m.files.some((f) => hex(f.sha256) === sha256)))
+    .sort((a, b) => Number(b.connected) - Number(a.connected)).map((r) => r.peerId);
 }

@@ -78,7 +78,7 @@ export class ModelFileIndex {
       if (files === null) return [];
       for (const f of files) out.set(f.path, { path: f.path, sha256: fromHex(f.sha256), size: f.size });
     }
-    return complete ? [...out.values()].sort((a, b) => a.path.localeCompare(b.path)) : [];
+    return complete ? [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) : [];
   }
 
   /** The blob provider over every file advertised so far. */

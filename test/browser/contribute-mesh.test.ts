@@ -103,7 +103,7 @@ async function modelReady(tab: Tab, model: string): Promise<void> {
   const state = await waitInTab(tab, `model '${model}' to be ${MODEL_READY} in the tab`, ([name, ready]: [string, string]) => {
     const m = (globalThis as { infermesh?: Infermesh }).infermesh;
     const entry = m?.models.find((x) => x.name === name);
-    if (entry?.state === 'error' || m?.state === 'error') return `error: ${JSON.stringify(m)}`;
+    if (entry?.state === 'failed' || m?.state === 'error') return `failed: ${JSON.stringify(m)}`;
     return entry?.state === ready ? ready : undefined;
   }, { timeoutMs: MODEL_TIMEOUT_MS, arg: [model, MODEL_READY] as [string, string] });
   if (state !== MODEL_READY) throw new Error(`model '${model}' failed in the tab: ${state}\n${tab.log()}`);
