@@ -2,11 +2,12 @@
  * `npm run bench:browser`: the throughput of onnxruntime-web in headless Chromium (WASM and
  * WebGPU) against onnxruntime-node, in one run, on the same model, batches and input bytes.
  *
- *   node bench/browser-bench.ts [--model-file PATH] [--seconds 3] [--batches 1,8,32] [--threads N] [--markdown FILE]
+ *   node bench/browser-bench.ts [--model-file PATH] [--seconds 3] [--batches 1,8,32] [--rounds 3]
+ *                               [--threads N] [--providers wasm,webgpu] [--markdown FILE]
  *
  * Each side runs back-to-back `session.run` on a pre-built batch for `--seconds` per batch size
  * after a warm-up, reading the output back (as a server must), with the same thread count
- * (default: every core). The browser side runs in a Web Worker of a cross-origin isolated page
+ * (default: every core). Rounds interleave the sides; the table shows each cell's median. The browser side runs in a Web Worker of a cross-origin isolated page
  * (COOP/COEP, so WASM gets its threads), like the contributor page does. Outputs are compared
  * with onnxruntime-node's (max |diff|) so a fast wrong answer cannot pass as a result.
  *
@@ -16,20 +17,20 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 import ort from 'onnxruntime-node';
-import type { Browser } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { BENCH_MODELS, inputData, modelPath } from './bench-models.ts';
 import { describeMachine, machineInfo } from './machine-info.ts';
 import { num, renderMarkdown, renderText, type Table } from './report-table.ts';
 import { isOrtRuntimeFile, ortDistDir, PROJECT_ROOT } from '../node-host/contribute-bundle.ts';
 import { ISOLATION_HEADERS } from '../node-host/contribute-route.ts';
 import { launchChromium } from '../test/support/chromium.ts';
-import type { BenchCell, BenchJob, BenchReply } from './browser-bench.worker.ts';
+import type { BenchCell, BenchLoad, BenchMeasure, BenchReply } from './browser-bench.worker.ts';
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     threads: { type: 'string' },
     markdown: { type: 'string' },
     providers: { type: 'string', default: 'wasm,webgpu' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 
@@ -48,7 +50,8 @@ const width = input.dims[0];
 const seconds = Number(values.seconds);
 const batches = values.batches!.split(',').map(Number);
 const threads = values.threads ? Number(values.threads) : availableParallelism();
-const providers = values.providers!.split(',') as ('wasm' | 'webgpu')[];
+const providers = values.providers!.split(',').filter(Boolean) as ('wasm' | 'webgpu')[];
+const rounds = Number(values.rounds);
 const file = values['model-file'] ?? modelPath(model.name);
 
 if (!existsSync(file)) {
@@ -59,45 +62,46 @@ const modelBytes = readFileSync(file);
 const inputs: Record<number, Float32Array> = {};
 for (const b of batches) inputs[b] = inputData(model, b)[0].data as Float32Array;
 
-/** A cell measured with onnxruntime-node in this process (the same loop as the worker's). */
-async function nodeCells(): Promise<BenchCell[]> {
+/** onnxruntime-node in this process, the same loop as the worker's. */
+async function nodeMeasurer(): Promise<{ measure(batch: number): Promise<BenchCell>; release(): Promise<void> }> {
   const session = await ort.InferenceSession.create(modelBytes, { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
-  const out: BenchCell[] = [];
-  for (const batch of batches) {
-    const feeds = { [input.name]: new ort.Tensor('float32', inputs[batch], [batch, width]) };
-    const output = new Float32Array((await session.run(feeds))[session.outputNames[0]].data as Float32Array);
-    const warmEnd = performance.now() + Math.min(1000, seconds * 250);
-    while (performance.now() < warmEnd) await session.run(feeds);
-    const times: number[] = [];
-    const start = performance.now();
-    let now = start;
-    while (now < start + seconds * 1000 || times.length < 3) {
-      const s = performance.now();
-      await session.run(feeds);
-      now = performance.now();
-      times.push(now - s);
-    }
-    times.sort((a, b) => a - b);
-    out.push({ batch, runs: times.length, itemsPerSec: (batch * times.length) / ((now - start) / 1000), runP50Ms: times[Math.floor(times.length / 2)], output });
-  }
-  await session.release();
-  return out;
+  return {
+    async measure(batch) {
+      const feeds = { [input.name]: new ort.Tensor('float32', inputs[batch], [batch, width]) };
+      const output = new Float32Array((await session.run(feeds))[session.outputNames[0]].data as Float32Array);
+      const warmEnd = performance.now() + Math.min(1000, seconds * 250);
+      while (performance.now() < warmEnd) await session.run(feeds);
+      const times: number[] = [];
+      const start = performance.now();
+      let now = start;
+      while (now < start + seconds * 1000 || times.length < 3) {
+        const t = performance.now();
+        await session.run(feeds);
+        now = performance.now();
+        times.push(now - t);
+      }
+      times.sort((a, b) => a - b);
+      return { batch, runs: times.length, itemsPerSec: (batch * times.length) / ((now - start) / 1000), runP50Ms: times[Math.floor(times.length / 2)], output };
+    },
+    release: () => session.release(),
+  };
 }
 
+/** The page: one module worker per provider, driven by postMessage from Node through page.evaluate. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>infermesh browser bench</title>
 <script type="module">
-globalThis.bench = (job) => new Promise((resolve) => {
-  const w = new Worker('/worker.js', { type: 'module' });
+const workers = {};
+const call = (w, msg) => new Promise((resolve) => {
   w.onmessage = (e) => {
-    w.terminate();
     const r = e.data;
-    if (r.ok) for (const c of r.cells) c.output = Array.from(c.output);
+    if (r.ok && r.type === 'cell') r.cell.output = Array.from(r.cell.output);
     resolve(r);
   };
-  w.onerror = (e) => { w.terminate(); resolve({ ok: false, error: 'worker failed: ' + e.message }); };
-  job.inputs = Object.fromEntries(Object.entries(job.inputs).map(([k, v]) => [k, new Float32Array(v)]));
-  w.postMessage(job);
+  w.onerror = (e) => resolve({ ok: false, error: 'worker failed: ' + e.message });
+  w.postMessage(msg);
 });
+globalThis.benchLoad = (job) => { workers[job.provider] = new Worker('/worker.js', { type: 'module' }); return call(workers[job.provider], job); };
+globalThis.benchMeasure = (provider, job) => call(workers[provider], { ...job, input: new Float32Array(job.input) });
 globalThis.benchReady = true;
 </script>`;
 
@@ -121,22 +125,36 @@ async function startPageServer(worker: Uint8Array): Promise<{ server: Server; ur
   return { server, url: `http://127.0.0.1:${addr.port}` };
 }
 
-async function browserCells(browser: Browser, url: string, provider: 'wasm' | 'webgpu'): Promise<BenchReply> {
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => process.stderr.write(`[page] ${e.message}\n`));
-  try {
-    await page.goto(url);
-    await page.waitForFunction(() => (globalThis as { benchReady?: boolean }).benchReady === true);
-    const job: Omit<BenchJob, 'inputs'> & { inputs: Record<number, number[]> } = {
-      provider, modelUrl: '/model.onnx', ortBase: '/ort/', threads, inputName: input.name, width, batches, seconds,
-      inputs: Object.fromEntries(batches.map((b) => [b, Array.from(inputs[b])])),
-    };
-    const reply = await page.evaluate((j) => (globalThis as unknown as { bench(j: unknown): Promise<BenchReply> }).bench(j), job);
-    if (reply.ok) for (const c of reply.cells) c.output = Float32Array.from(c.output as unknown as number[]);
-    return reply;
-  } finally {
-    await page.close();
+type Provider = 'wasm' | 'webgpu';
+type PageApi = {
+  benchLoad(job: BenchLoad): Promise<BenchReply>;
+  benchMeasure(provider: Provider, job: Omit<BenchMeasure, 'input'> & { input: number[] }): Promise<BenchReply>;
+};
+
+/** Loads every provider's session in the page; returns what failed (provider → error). */
+async function loadProviders(page: Page): Promise<{ loaded: Map<Provider, string>; failed: Map<Provider, string> }> {
+  const loaded = new Map<Provider, string>();
+  const failed = new Map<Provider, string>();
+  for (const provider of providers) {
+    const job: BenchLoad = { type: 'load', provider, modelUrl: '/model.onnx', ortBase: '/ort/', threads };
+    const r = await page.evaluate((j) => (globalThis as unknown as PageApi).benchLoad(j), job);
+    if (r.ok && r.type === 'loaded') loaded.set(provider, `adapter ${r.adapter}, session created in ${num(r.loadMs)} ms`);
+    else failed.set(provider, r.ok ? 'unexpected reply' : r.error);
   }
+  return { loaded, failed };
+}
+
+async function browserCell(page: Page, provider: Provider, batch: number): Promise<BenchCell> {
+  const job = { type: 'measure' as const, inputName: input.name, width, batch, seconds, input: Array.from(inputs[batch]) };
+  const r = await page.evaluate(([p, j]) => (globalThis as unknown as PageApi).benchMeasure(p, j), [provider, job] as const);
+  if (!r.ok || r.type !== 'cell') throw new Error(`${provider} batch ${batch}: ${r.ok ? 'unexpected reply' : r.error}`);
+  return { ...r.cell, output: Float32Array.from(r.cell.output as unknown as number[]) };
+}
+
+/** The median cell by items/s (rounds measured at different moments: the median ignores a disturbed one). */
+function median(cells: BenchCell[]): BenchCell {
+  const sorted = [...cells].sort((a, b) => a.itemsPerSec - b.itemsPerSec);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** items/s with two significant digits below 10 (SwiftShader's WebGPU does well under one). */
@@ -153,7 +171,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 async function main(): Promise<void> {
   const machine = machineInfo();
-  process.stdout.write(`browser bench: ${model.name} (${(modelBytes.byteLength / 2 ** 20).toFixed(1)} MiB), batches ${batches.join(',')}, ${seconds} s per cell, ${threads} threads\n`);
+  process.stdout.write(`browser bench: ${model.name} (${(modelBytes.byteLength / 2 ** 20).toFixed(1)} MiB), batches ${batches.join(',')}, ${seconds} s per cell, ${rounds} rounds, ${threads} threads\n`);
   process.stdout.write(`machine: ${describeMachine(machine)}\n`);
 
   const bundle = await build({
@@ -161,50 +179,70 @@ async function main(): Promise<void> {
     target: 'es2022', minify: true, conditions: ['onnxruntime-web-use-extern-wasm'], logLevel: 'silent',
   });
   const { server, url } = await startPageServer(bundle.outputFiles[0].contents);
-
-  process.stdout.write('measuring onnxruntime-node …\n');
-  const nodeResult = await nodeCells();
-  const results = new Map<string, BenchReply>();
+  const nodeSide = await nodeMeasurer();
   const browser = await launchChromium({ webgpu: true });
   const version = browser.version();
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => process.stderr.write(`[page] ${e.message}\n`));
+  // cells[side][batch index] = one cell per round
+  const cells = new Map<string, BenchCell[][]>();
+  const add = (side: string, i: number, c: BenchCell) => {
+    if (!cells.has(side)) cells.set(side, batches.map(() => []));
+    cells.get(side)![i].push(c);
+  };
+  let notes: string[] = [];
   try {
-    for (const p of providers) {
-      process.stdout.write(`measuring onnxruntime-web ${p} in Chromium ${version} …\n`);
-      results.set(p, await browserCells(browser, url, p));
+    await page.goto(url);
+    await page.waitForFunction(() => (globalThis as { benchReady?: boolean }).benchReady === true);
+    const { loaded, failed } = await loadProviders(page);
+    notes = [...[...loaded].map(([p, d]) => `${p}: ${d}`), ...[...failed].map(([p, e]) => `${p}: FAILED: ${e}`)];
+    // Interleaved: each round measures every side at each batch size back to back, so a burst of
+    // load from elsewhere on a shared machine hits all sides alike, and the median over rounds
+    // drops a disturbed round.
+    for (let r = 1; r <= rounds; r++) {
+      for (const [i, b] of batches.entries()) {
+        process.stdout.write(`round ${r}/${rounds}, batch ${b}: onnxruntime-node`);
+        add('node', i, await nodeSide.measure(b));
+        for (const p of loaded.keys()) {
+          process.stdout.write(`, ${p}`);
+          add(p, i, await browserCell(page, p, b));
+        }
+        process.stdout.write('\n');
+      }
     }
+    if (failed.size > 0) process.exitCode = 1;
   } finally {
     await browser.close();
+    await nodeSide.release();
     server.close();
   }
 
   const ortWebVersion = (JSON.parse(readFileSync(join(ortDistDir(), '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const measured = providers.filter((p) => cells.has(p));
   const table: Table = {
-    headers: ['batch', 'onnxruntime-node items/s', 'p50 ms', ...providers.flatMap((p) => [`${p} items/s`, 'p50 ms', `${p}/node`, 'max |diff|'])],
-    align: ['r', 'r', 'r', ...providers.flatMap(() => ['r', 'r', 'r', 'r'] as const)],
+    headers: ['batch', 'onnxruntime-node items/s', 'p50 ms', ...measured.flatMap((p) => [`${p} items/s`, 'p50 ms', `${p}/node`, 'max |diff|'])],
+    align: ['r', 'r', 'r', ...measured.flatMap(() => ['r', 'r', 'r', 'r'] as const)],
     rows: [],
   };
-  for (const [i, n] of nodeResult.entries()) {
-    const row = [String(n.batch), rate(n.itemsPerSec), num(n.runP50Ms, 2)];
-    for (const p of providers) {
-      const r = results.get(p)!;
-      const c = r.ok ? r.cells[i] : undefined;
-      row.push(c ? rate(c.itemsPerSec) : 'failed', c ? num(c.runP50Ms, 2) : '–', c ? `${(c.itemsPerSec / n.itemsPerSec).toPrecision(2)}×` : '–', c ? maxAbsDiff(c.output, n.output).toExponential(1) : '–');
+  for (const [i, b] of batches.entries()) {
+    const n = median(cells.get('node')![i]);
+    const row = [String(b), rate(n.itemsPerSec), num(n.runP50Ms, 2)];
+    for (const p of measured) {
+      const c = median(cells.get(p)![i]);
+      row.push(rate(c.itemsPerSec), num(c.runP50Ms, 2), `${(c.itemsPerSec / n.itemsPerSec).toPrecision(2)}×`, maxAbsDiff(c.output, n.output).toExponential(1));
     }
     table.rows.push(row);
   }
+  const spread = [...cells].map(([side, perBatch]) => `${side} ${perBatch.map((cs) => `${rate(Math.min(...cs.map((c) => c.itemsPerSec)))}–${rate(Math.max(...cs.map((c) => c.itemsPerSec)))}`).join(' / ')}`);
   process.stdout.write('\n' + renderText(table) + '\n\n');
-  const notes: string[] = [];
-  for (const p of providers) {
-    const r = results.get(p)!;
-    notes.push(r.ok ? `${p}: adapter ${r.adapter}, session created in ${num(r.loadMs)} ms` : `${p}: FAILED: ${r.error}`);
-  }
-  notes.push(`Chromium ${version}, onnxruntime-web ${ortWebVersion}, onnxruntime-node ${machine.onnxruntimeNode}; WebGPU in headless Chromium without a GPU is SwiftShader (CPU emulation).`);
+  notes.push(`medians of ${rounds} rounds; range over rounds (items/s, per batch size): ${spread.join('; ')}`);
+  notes.push(`Chromium ${version}, onnxruntime-web ${ortWebVersion}, onnxruntime-node ${machine.onnxruntimeNode}; WebGPU in headless Chromium without a GPU is SwiftShader (CPU emulation), not a GPU.`);
+  notes.push(`load average at the end ${loadavg()[0].toFixed(2)} (at the start ${machine.loadAvg1.toFixed(2)})`);
   process.stdout.write(notes.join('\n') + '\n');
   if (values.markdown) {
     await writeFile(values.markdown, `${renderMarkdown(table)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\nMachine: ${describeMachine(machine)}\n`);
     process.stdout.write(`wrote ${values.markdown}\n`);
   }
-  if ([...results.values()].some((r) => !r.ok)) process.exitCode = 1;
 }
 
 await main();

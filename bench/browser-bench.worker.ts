@@ -4,22 +4,28 @@
  * pre-built batch, the same loop bench/browser-bench.ts runs with onnxruntime-node. A worker,
  * because that is where the contributor page runs its sessions too (browser-host/ort-web.worker.ts).
  *
- * Messages in: {@link BenchJob}; out: {@link BenchReply}.
+ * Messages in: {@link BenchLoad} once, then {@link BenchMeasure} per cell; out: {@link BenchReply}.
  */
 import * as ort from 'onnxruntime-web';
 
-/** One measurement the page asks for. */
-export interface BenchJob {
+/** Creates the session (first message). */
+export interface BenchLoad {
+  type: 'load';
   provider: 'wasm' | 'webgpu';
   modelUrl: string;
   ortBase: string;
   threads: number;
+}
+
+/** Measures one batch size on the loaded session. */
+export interface BenchMeasure {
+  type: 'measure';
   inputName: string;
   width: number;
-  batches: number[];
+  batch: number;
   seconds: number;
-  /** Inputs by batch size (row-major FP32), the same bytes the Node side uses. */
-  inputs: Record<number, Float32Array>;
+  /** Row-major FP32 input, the same bytes the Node side uses. */
+  input: Float32Array;
 }
 
 /** One batch size's result. */
@@ -32,9 +38,14 @@ export interface BenchCell {
   output: Float32Array;
 }
 
-export type BenchReply = { ok: true; cells: BenchCell[]; adapter: string; loadMs: number } | { ok: false; error: string };
+export type BenchReply =
+  | { ok: true; type: 'loaded'; adapter: string; loadMs: number }
+  | { ok: true; type: 'cell'; cell: BenchCell }
+  | { ok: false; error: string };
 
-async function run(job: BenchJob): Promise<BenchReply> {
+let session: ort.InferenceSession | undefined;
+
+async function load(job: BenchLoad): Promise<BenchReply> {
   ort.env.wasm.wasmPaths = new URL(job.ortBase, self.location.href).href;
   ort.env.wasm.numThreads = job.threads;
   let adapter = 'none';
@@ -46,38 +57,38 @@ async function run(job: BenchJob): Promise<BenchReply> {
   }
   const t0 = performance.now();
   const bytes = new Uint8Array(await (await fetch(job.modelUrl)).arrayBuffer());
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: [job.provider], graphOptimizationLevel: 'all' });
-  const loadMs = performance.now() - t0;
-  const cells: BenchCell[] = [];
-  for (const batch of job.batches) {
-    const feeds = { [job.inputName]: new ort.Tensor('float32', job.inputs[batch], [batch, job.width]) };
-    const first = await session.run(feeds);
-    const output = new Float32Array((await first[session.outputNames[0]].getData()) as Float32Array);
-    // Warm-up: shader compilation (WebGPU) and arena growth happen on the first runs.
-    const warmEnd = performance.now() + Math.min(1000, job.seconds * 250);
-    while (performance.now() < warmEnd) await session.run(feeds);
-    const times: number[] = [];
-    const start = performance.now();
-    const end = start + job.seconds * 1000;
-    let now = start;
-    // At least 3 runs: a slow provider still gives a figure, not a single sample.
-    while (now < end || times.length < 3) {
-      const s = performance.now();
-      const out = await session.run(feeds);
-      // WebGPU outputs live on the GPU only when asked to; read back like a server must.
-      await out[session.outputNames[0]].getData();
-      now = performance.now();
-      times.push(now - s);
-    }
-    times.sort((a, b) => a - b);
-    cells.push({ batch, runs: times.length, itemsPerSec: (batch * times.length) / ((now - start) / 1000), runP50Ms: times[Math.floor(times.length / 2)], output });
-  }
-  await session.release();
-  return { ok: true, cells, adapter, loadMs };
+  session = await ort.InferenceSession.create(bytes, { executionProviders: [job.provider], graphOptimizationLevel: 'all' });
+  return { ok: true, type: 'loaded', adapter, loadMs: performance.now() - t0 };
 }
 
-self.onmessage = (e: MessageEvent<BenchJob>) => {
-  run(e.data).then(
+async function measure(job: BenchMeasure): Promise<BenchReply> {
+  const s = session;
+  if (!s) return { ok: false, error: 'measure before load' };
+  const feeds = { [job.inputName]: new ort.Tensor('float32', job.input, [job.batch, job.width]) };
+  const first = await s.run(feeds);
+  const output = new Float32Array((await first[s.outputNames[0]].getData()) as Float32Array);
+  // Warm-up: shader compilation (WebGPU) and arena growth happen on the first runs.
+  const warmEnd = performance.now() + Math.min(1000, job.seconds * 250);
+  while (performance.now() < warmEnd) await s.run(feeds);
+  const times: number[] = [];
+  const start = performance.now();
+  const end = start + job.seconds * 1000;
+  let now = start;
+  // At least 3 runs: a slow provider still gives a figure, not a single sample.
+  while (now < end || times.length < 3) {
+    const t = performance.now();
+    const out = await s.run(feeds);
+    // WebGPU outputs live on the GPU only when asked to; read back like a server must.
+    await out[s.outputNames[0]].getData();
+    now = performance.now();
+    times.push(now - t);
+  }
+  times.sort((a, b) => a - b);
+  return { ok: true, type: 'cell', cell: { batch: job.batch, runs: times.length, itemsPerSec: (job.batch * times.length) / ((now - start) / 1000), runP50Ms: times[Math.floor(times.length / 2)], output } };
+}
+
+self.onmessage = (e: MessageEvent<BenchLoad | BenchMeasure>) => {
+  (e.data.type === 'load' ? load(e.data) : measure(e.data)).then(
     (r) => self.postMessage(r),
     (err: unknown) => self.postMessage({ ok: false, error: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err) } satisfies BenchReply),
   );

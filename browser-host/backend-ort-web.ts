@@ -19,7 +19,7 @@ import {
 
 /** How the backend reaches the worker; {@link comlinkPort} (ort-web-client.ts) builds it over comlink. */
 export interface OrtWebWorkerPort {
-  /** Creates a session; `model` is the backend's own copy and may be transferred. */
+  /** Creates a session; `model` may be transferred (detached) when it owns its whole buffer, so pass a copy you no longer need. */
   load(model: Uint8Array, options: SessionLoadOptions): Promise<SessionLoadResult>;
   /** Runs a session; the buffers in `transfer` move to the worker. */
   run(handle: number, inputs: PackedTensor[], transfer: ArrayBuffer[], outputNames: string[]): Promise<Tensor[]>;

@@ -50,14 +50,33 @@ let host: BrowserHost | undefined;
 const panelRoot = document.getElementById('im-panel')!;
 const joinForm = document.getElementById('im-join') as HTMLFormElement;
 
-const live: InfermeshLive = {
-  state: 'starting', peerId: '', provider: '', providerReason: '', connectedHosts: [], models: [], served: 0,
-  errors: [...problems], offers: [],
-  pause: async () => { await host?.pause(); },
-  resume: async () => { await host?.resume(); },
-  leave: async () => { await host?.leave(); },
-  setModels: (models) => host?.setModels(parseModels(models)),
-};
+/**
+ * `window.infermesh`: every data field is an enumerable getter over the host's snapshot, so a
+ * read (or `JSON.stringify(window.infermesh)`) always sees the current figures, not the last
+ * redraw's.
+ */
+function liveObject(): InfermeshLive {
+  const view = (): Omit<InfermeshLive, 'pause' | 'resume' | 'leave' | 'setModels'> => {
+    const s = host?.snapshot();
+    if (!s) return { state: 'starting', peerId: '', provider: '', providerReason: '', connectedHosts: [], models: [], served: 0, errors: [...problems], offers: [] };
+    return {
+      state: s.state, peerId: s.peerId, provider: s.provider, providerReason: s.providerReason, connectedHosts: s.connectedHosts,
+      served: s.served, errors: [...problems, ...s.errors], offers: s.offers,
+      models: s.models.map((m) => ({ name: m.name, version: m.version, state: m.state, bytes: m.bytes, device: m.device, reason: m.reason, received: m.received, cachedBytes: m.cachedBytes })),
+    };
+  };
+  const live = {
+    pause: async () => { await host?.pause(); },
+    resume: async () => { await host?.resume(); },
+    leave: async () => { await host?.leave(); },
+    setModels: (models: string) => host?.setModels(parseModels(models)),
+  } as InfermeshLive;
+  for (const key of ['state', 'peerId', 'provider', 'providerReason', 'connectedHosts', 'models', 'served', 'errors', 'offers'] as const) {
+    Object.defineProperty(live, key, { enumerable: true, get: () => view()[key] });
+  }
+  return live;
+}
+const live = liveObject();
 window.infermesh = live;
 
 function parseModels(s: string): ModelRequest {
@@ -75,11 +94,6 @@ const panel = new StatusPanel(panelRoot, {
 function refresh(): void {
   if (!host) return;
   const s = host.snapshot();
-  Object.assign(live, {
-    state: s.state, peerId: s.peerId, provider: s.provider, providerReason: s.providerReason,
-    connectedHosts: s.connectedHosts, served: s.served, errors: [...problems, ...s.errors], offers: s.offers,
-    models: s.models.map((m) => ({ name: m.name, version: m.version, state: m.state, bytes: m.bytes, device: m.device, reason: m.reason, received: m.received, cachedBytes: m.cachedBytes })),
-  });
   panel.render(s);
   document.title = `infermesh · ${s.state}${s.models.length ? ` · ${s.models.filter((m) => m.state === 'ready').length} model(s)` : ''}`;
 }

@@ -128,7 +128,7 @@ export class BrowserHost {
       providerReason: ready?.reason ?? '',
       connectedHosts: this.#node && this.#state !== 'left' ? this.#node.connectedPeers().map((p) => p.toString()) : [],
       models: this.#manager?.models() ?? [],
-      served: this.#served,
+      served: this.#servedNow(),
       errors: [...this.#errors],
       throughput: [...this.#history],
       offers: this.#offers().map((o) => ({ name: o.name, version: o.version, bytes: o.bytes, hosts: o.hosts.length, demand: o.demand })),
@@ -273,6 +273,14 @@ export class BrowserHost {
 
   #peersWith(sha: string): string[] {
     return this.#mesh ? peersWithFile(currentReports(this.#mesh), sha) : [];
+  }
+
+  /** Requests answered so far, including those since the last sample. */
+  #servedNow(): number {
+    let n = this.#served;
+    const versions = new Set([...(this.#core?.repository.allReady() ?? []), ...this.#seen.keys()]);
+    for (const s of versions) n += Math.max(0, s.stats.counters().successCount - (this.#seen.get(s)?.success ?? 0));
+    return n;
   }
 
   /** Folds what the served versions did since the last sample into the counters. */

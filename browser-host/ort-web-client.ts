@@ -41,7 +41,11 @@ export function comlinkPort(endpoint: WorkerLike): { port: OrtWebWorkerPort; api
   endpoint.addEventListener('messageerror', () => kill('a message could not be deserialised'));
   const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, died]);
   const port: OrtWebWorkerPort = {
-    load: (model, options) => guard(api.load(Comlink.transfer(model, [model.buffer as ArrayBuffer]), options)),
+    load: (model, options) => {
+      // transfer only a buffer the model owns whole: a view (into a pool, a larger file) is copied first
+      const own = model.buffer instanceof ArrayBuffer && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength ? model : model.slice();
+      return guard(api.load(Comlink.transfer(own, [own.buffer as ArrayBuffer]), options));
+    },
     run: (handle, inputs, transfer, outputNames) => guard(api.run(handle, Comlink.transfer(inputs, transfer), outputNames)),
     dispose: (handle) => guard(api.dispose(handle)),
   };

@@ -26,13 +26,18 @@
  * inputs (core/sequence-state.ts); the state outputs are kept per sequence and never returned
  * unless the client asked for them by name.
  *
+ * The idle clock runs from the end of the sequence's last execution (never while one of its
+ * requests is queued or running), so a long execution cannot time out its own sequence.
+ *
  * Departures from Triton, on purpose: the request `timeout` and `priority` parameters are
  * ignored (Triton's are experimental for the direct strategy); `oldest { preserve_ordering }`
  * is not implemented (responses of different sequences may complete out of order); a state
  * without `initial_state` starts as zeros, not uninitialised memory; an executing request that
- * is cancelled still updates its sequence's state (the model did run it).
+ * is cancelled still updates its sequence's state (the model did run it); `iterative_sequence`
+ * (Triton: provisional, for decoupled models) refuses to load; backends that expose
+ * `runRequests` get one concatenated `run` like any other.
  */
-import { internal, invalidArg } from '../protocol/errors.ts';
+import { internal, invalidArg, unsupported } from '../protocol/errors.ts';
 import type { InferError } from '../protocol/errors.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import type { ModelInstance } from './backend.ts';
@@ -128,6 +133,9 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
     const sb = config.sequence_batching;
     if (sb === undefined) throw internal(`model '${config.name}' has no sequence_batching config`);
     if (init.instances.length === 0) throw internal(`model '${config.name}' has no instances to schedule on`);
+    if (sb.iterative_sequence) {
+      throw unsupported(`model '${config.name}': sequence_batching iterative_sequence is not supported by infermesh; remove it`);
+    }
     this.#name = config.name;
     this.#instances = init.instances;
     this.#gates = init.gates;
@@ -238,7 +246,9 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
       cut.fail(cancelledError());
       cut = next;
     }
-    seq.closing = false;
+    // Still closing only if an END is left: queued last, or running now.
+    const tail = seq.requests.tail as SequenceEntry | null;
+    seq.closing = tail !== null ? tail.flags.end : seq.executing?.flags.end === true;
     this.#settleIdle(seq);
     this.#schedulePump();
     this.#checkDrained();
@@ -359,15 +369,21 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
    * wait for (Infinity: nothing to run).
    */
   #formDirect(inst: InstanceSlots, delayNow: number): (SequenceEntry | undefined)[] | number {
-    const rows: (SequenceEntry | undefined)[] = [];
+    // The oldest ready request sets the shapes of the batch, so a sequence whose shapes differ
+    // from its neighbours' waits at most until it is the oldest (no starvation).
     let first: SequenceEntry | undefined;
+    for (const slot of inst.slots) {
+      const head = slot.sequence?.head;
+      if (head !== undefined && (first === undefined || head.enqueuedAt < first.enqueuedAt)) first = head;
+    }
+    if (first === undefined) return Infinity;
+    const rows: (SequenceEntry | undefined)[] = [];
     let last = -1;
     let ready = 0;
     let oldest = Infinity;
     for (const slot of inst.slots) {
       const head = slot.sequence?.head;
-      if (head !== undefined && (first === undefined || this.#compatible(first, head))) {
-        first ??= head;
+      if (head !== undefined && (head === first || this.#compatible(first, head))) {
         rows[slot.index] = head;
         last = slot.index;
         ready++;

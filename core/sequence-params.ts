@@ -5,7 +5,8 @@
  * validation, the sequence batcher) and the mesh (sequence affinity).
  *
  * Id types: a uint64 travels as a JSON number on HTTP and as `int64_param`/`uint64_param` on
- * gRPC and the mesh; the codecs turn 64-bit values beyond 2^53 into their decimal string
+ * gRPC and the mesh (a negative int64 is read as its uint64 bit pattern, as Triton's gRPC
+ * frontend does); the codecs turn 64-bit values beyond 2^53 into their decimal string
  * (protocol/infer.ts `ParamValue`). A string id is any other string. So one sequence keeps one
  * representation on one path, and its key stays the same on every request.
  */
@@ -31,10 +32,12 @@ export function sequenceFlagsOf(parameters: Parameters | undefined): SequenceFla
   if (raw === undefined) return undefined;
   let id: bigint | string;
   if (typeof raw === 'number') {
-    if (!Number.isInteger(raw) || raw < 0 || raw >= 2 ** 64) {
+    if (!Number.isInteger(raw) || raw < -(2 ** 63) || raw >= 2 ** 64) {
       throw invalidArg(`parameter 'sequence_id' must be an unsigned 64-bit integer or a string, got ${raw}`);
     }
-    id = BigInt(raw);
+    // gRPC carries the id as int64_param; Triton reads a negative one as its uint64 bit pattern.
+    // (HTTP refuses negative ids before they get here.)
+    id = BigInt.asUintN(64, BigInt(raw));
     if (id === 0n) return undefined;
   } else if (typeof raw === 'string') {
     if (raw === '') return undefined;

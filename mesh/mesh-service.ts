@@ -20,7 +20,7 @@ import type { MeshNode } from './mesh-node.ts';
 import { PeerDirectory, type MeshPeerJson } from './peer-directory.ts';
 import { PeerLiveness } from './peer-liveness.ts';
 import { StatusGossip, type LocalStatus, type MeshRole } from './status-gossip.ts';
-import { handleInfer, MeshInferClient, type InferHandler } from './infer-protocol.ts';
+import { handleInfer, MeshInferClient, type InferHandler, type MeshServeOptions } from './infer-protocol.ts';
 import { Router, type RouteCandidate } from './router.ts';
 import { SequenceAffinity } from './sequence-affinity.ts';
 import { sequenceFlagsOf } from '../core/sequence-params.ts';
@@ -90,6 +90,8 @@ export interface MeshCounters {
   failed: number;
   /** Attempts beyond the first (failovers). */
   retries: number;
+  /** Requests this server received for a model it does not serve and passed on to a browser tab. */
+  forwarded: number;
 }
 
 /** Per-call options of {@link MeshService.infer}. */
@@ -104,7 +106,7 @@ export class MeshService implements Startable {
   readonly directory: PeerDirectory;
   readonly router: Router;
   readonly client: MeshInferClient;
-  readonly counters: MeshCounters = { routedLocal: 0, routedRemote: 0, failed: 0, retries: 0 };
+  readonly counters: MeshCounters = { routedLocal: 0, routedRemote: 0, failed: 0, retries: 0, forwarded: 0 };
   /** Which peer holds each live sequence (stateful models), so its requests stick to it. */
   readonly sequences: SequenceAffinity;
   readonly #core?: InferenceServer;
@@ -175,7 +177,7 @@ export class MeshService implements Startable {
         signal: opts?.signal, timeoutMs: opts?.deadlineMs !== undefined ? Math.max(1, opts.deadlineMs - this.#clock.epochMs()) : undefined,
       }));
       const limit = this.#init.admitLimit ?? DEFAULT_ADMIT_LIMIT;
-      this.#handler = await handleInfer(this.node, (req, opts) => core.infer(req, { signal: opts.signal }), {
+      this.#handler = await handleInfer(this.node, (req, opts) => this.#serve(core, req, opts), {
         admit: () => core.inflight < limit, clock: this.#clock, logger: this.#log,
       });
       // A version that becomes READY or starts unloading is told to peers at once, not a tick later.
@@ -233,7 +235,11 @@ export class MeshService implements Startable {
       return Promise.reject(e);
     }
     // A request of a sequence goes to the peer holding the sequence's state (sequence-affinity.ts).
-    if (sequence !== undefined) return this.sequences.infer(req, sequence, options);
+    // Models known here to have no sequence batcher ignore sequence ids (as Triton does): routed freely.
+    const localConfig = sequence === undefined ? undefined : this.#localVersion(req.modelName, req.modelVersion)?.config;
+    if (sequence !== undefined && (localConfig === undefined || localConfig.sequence_batching !== undefined)) {
+      return this.sequences.infer(req, sequence, options);
+    }
     return this.#route(req, options);
   }
 
@@ -262,7 +268,8 @@ export class MeshService implements Startable {
             return this.#core!.infer(req, { signal });
           }
           this.counters.routedRemote++;
-          return this.client.infer(c.peerId, req, { signal, deadlineUnixMs });
+          // a browser tab we have no connection to is reached through a host it is connected to
+          return this.client.infer(this.#viaOf(c.peerId) ?? c.peerId, req, { signal, deadlineUnixMs });
         },
         { deadlineMs, signal: options.signal, label: `model '${req.modelName}'${req.modelVersion ? ` version ${req.modelVersion}` : ''}` },
       );
@@ -359,13 +366,60 @@ export class MeshService implements Startable {
       // choice, making each request pay a failed attempt (up to a dial timeout) first. Its
       // report counts as stale instead: drawn only when no connected peer serves the model, and
       // still reachable then (dialed on use).
-      const reportAgeMs = e.connected ? this.directory.ageMs(e.peerId) ?? 0 : Infinity;
+      const reportAgeMs = e.connected || this.#viaOf(e.peerId) !== undefined ? this.directory.ageMs(e.peerId) ?? 0 : Infinity;
       out.push({
         peerId: e.peerId, local: false, queued: m.queued + m.inFlight, throughput: m.throughput,
         capacity: m.throughput, rttMs: e.rttMs ?? 1, reportAgeMs,
       });
     }
     return withThroughputPrior(out);
+  }
+
+  /**
+   * Serves a request that arrived over the mesh. A browser tab cannot listen, so only peers it
+   * dialed can reach it; others (client-only peers, TCP-only hosts) send its requests to a
+   * server it is connected to (its relay addresses, #viaOf). A server that does not serve the
+   * model itself forwards such a request, once, to a connected tab that does. Tabs never
+   * forward, so a request takes at most one extra hop and cannot loop.
+   */
+  #serve(core: InferenceServer, req: InferRequest, opts: MeshServeOptions): Promise<InferResponse> {
+    const role = this.#init.role ?? 'server';
+    const version = this.#targetVersion(req.modelName, req.modelVersion);
+    if (role !== 'server' || version === undefined || this.#localVersion(req.modelName, version)) return core.infer(req, { signal: opts.signal });
+    const from = opts.peer.toString();
+    const tabs = new Set(this.directory.peersServing(req.modelName, version)
+      .filter((e) => e.connected && e.peerId !== from && e.status?.role === 'PEER_ROLE_BROWSER').map((e) => e.peerId));
+    if (tabs.size === 0) return core.infer(req, { signal: opts.signal });
+    const deadlineUnixMs = opts.deadlineUnixMs ?? this.#clock.epochMs() + (this.#init.defaultDeadlineMs ?? DEFAULT_MESH_DEADLINE_MS);
+    this.counters.forwarded++;
+    return this.router.route(
+      () => this.#candidates(req.modelName, version).filter((c) => tabs.has(c.peerId)),
+      (c, signal) => this.client.infer(c.peerId, req, { signal, deadlineUnixMs }),
+      { deadlineMs: this.#clock.now() + (deadlineUnixMs - this.#clock.epochMs()), signal: opts.signal, label: `model '${req.modelName}' (forwarded to a browser tab)` },
+    );
+  }
+
+  /**
+   * The connected server through which a browser tab we are not connected to can be reached:
+   * tabs advertise `/p2p/<server>/p2p-circuit/p2p/<tab>` for each server they are connected to
+   * (the circuit-relay address form, so a real relay transport could dial it too).
+   */
+  #viaOf(peerId: string): string | undefined {
+    const e = this.directory.get(peerId);
+    if (!e?.status || e.connected || e.status.role !== 'PEER_ROLE_BROWSER') return undefined;
+    for (const a of e.status.addresses) {
+      const m = RELAY_ADDRESS.exec(a);
+      if (m && m[2] === peerId && m[1] !== this.peerId && this.directory.get(m[1])?.connected) return m[1];
+    }
+    return undefined;
+  }
+
+  /** A tab's relay addresses: one per connected server (peers that forward to it). */
+  #relayAddresses(): string[] {
+    return this.directory.peers()
+      .filter((e) => e.connected && e.status?.role === 'PEER_ROLE_SERVER')
+      .slice(0, MAX_RELAY_ADDRESSES)
+      .map((e) => `/p2p/${e.peerId}/p2p-circuit/p2p/${this.peerId}`);
   }
 
   #localStatus(): LocalStatus {
@@ -397,6 +451,14 @@ export class MeshService implements Startable {
         });
       }
     }
-    return { engines: this.#init.engines?.() ?? [], capacity, queued, inFlight: this.#core?.inflight ?? this.#inflight, models };
+    const status: LocalStatus = { engines: this.#init.engines?.() ?? [], capacity, queued, inFlight: this.#core?.inflight ?? this.#inflight, models };
+    if (this.#init.role === 'browser') status.addresses = this.#relayAddresses();
+    return status;
   }
 }
+
+/** `/p2p/<relay>/p2p-circuit/p2p/<target>`: how a browser tab says which servers reach it. */
+const RELAY_ADDRESS = /^(?:\/.+)?\/p2p\/([^/]+)\/p2p-circuit\/p2p\/([^/]+)$/;
+
+/** 8 relay addresses at most in a tab's report: enough choice, and the report stays small. */
+const MAX_RELAY_ADDRESSES = 8;

@@ -85,9 +85,10 @@ export class ModelFileIndex {
   readonly provider: BlobProvider = async (sha256) => {
     const f = this.#byHash.get(sha256);
     if (f === undefined) return undefined;
-    const bytes = await f.source.read(f.sourcePath);
-    // The file changed since it was hashed: say we do not have it rather than send other bytes.
-    if (bytes.byteLength !== f.size) return undefined;
+    // A file deleted or changed since it was hashed: say we do not have it rather than fail
+    // midway or send other bytes (the fetcher verifies the hash anyway and tries another peer).
+    const bytes = await f.source.read(f.sourcePath).catch(() => undefined);
+    if (bytes === undefined || bytes.byteLength !== f.size) return undefined;
     return blobFromBytes(bytes);
   };
 

@@ -61,6 +61,8 @@ export interface LocalStatus {
   queued: number;
   inFlight: number;
   models: ModelStatus[];
+  /** Addresses to advertise instead of the node's listen addresses (a browser's relay addresses). */
+  addresses?: string[];
 }
 
 /** Why a received report was refused. */

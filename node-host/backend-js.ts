@@ -107,9 +107,13 @@ class JsBackend implements Backend {
     // so auto-complete leaves them alone and both arrive at the same config.
     const config = normalizeModelConfig(raw, { modelName: input.modelName, signature, autoComplete: true, hasGpu: false });
     const filename = config.default_model_filename || this.defaultModelFilename;
-    const module: JsModuleSpec = input.path !== undefined
-      ? { url: pathToFileURL(input.path).href }
-      : { source: new TextDecoder().decode(input.bytes), filename };
+    if (input.path === undefined) {
+      // Code that arrives in a request (a load's `file:` overrides) would run inside the
+      // server with its privileges: JS models come from a repository the operator controls.
+      throw invalidArg(`${filename} is not on disk: JavaScript models load only from a model repository directory, `
+        + "not from a load request's file overrides (their code would run inside the server)");
+    }
+    const module: JsModuleSpec = { url: pathToFileURL(input.path).href };
     const place = instancePlace(config, input.instanceIndex);
     const args: JsModelArgs = {
       model_config: config,
@@ -118,7 +122,7 @@ class JsBackend implements Backend {
       model_instance_kind: place.kind,
       model_instance_name: place.name,
       model_instance_device_id: place.deviceId,
-      model_repository: input.path !== undefined ? dirname(dirname(input.path)) : '',
+      model_repository: dirname(dirname(input.path)),
     };
     const instance = new JsModelInstance({
       label, signature, module, args,
@@ -145,14 +149,14 @@ export function signatureFromConfig(raw: Partial<ModelConfig>, modelName: string
     + 'input [ { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] } ] output [ { name: "LENGTH" data_type: TYPE_INT32 dims: [ 1 ] } ] '
     + '(auto-complete cannot read them from the JS file)';
   if (!raw.input?.length || !raw.output?.length) {
-    throw invalidArg(`model '${modelName}': config.pbtxt has no ${!raw.input?.length ? 'inputs' : 'outputs'}; ${fix}`);
+    throw invalidArg(`config.pbtxt of '${modelName}' has no ${!raw.input?.length ? 'inputs' : 'outputs'}; ${fix}`);
   }
   const batching = (raw.max_batch_size ?? 0) > 0;
   const read = (kind: 'input' | 'output', io: { name?: string; data_type?: ConfigDataType; dims?: number[]; reshape?: { shape?: number[] } }): TensorSignature => {
     const datatype = io.data_type ? configTypeToDataType(io.data_type) : undefined;
     if (!io.name || !datatype || !Array.isArray(io.dims)) {
       const missing = !io.name ? 'name' : !datatype ? 'data_type' : 'dims';
-      throw invalidArg(`model '${modelName}': ${kind} ${io.name ? `'${io.name}'` : 'entry'} has no ${missing}; ${fix}`);
+      throw invalidArg(`config.pbtxt of '${modelName}': ${kind} ${io.name ? `'${io.name}'` : 'entry'} has no ${missing}; ${fix}`);
     }
     const seen = io.reshape?.shape ?? io.dims;
     return { name: io.name, datatype, shape: batching ? [-1, ...seen] : [...seen] };
@@ -236,7 +240,7 @@ class JsModelInstance implements ModelInstance {
     });
     try {
       await within(worker.call<null>({ op: 'init', module: this.#init.module, args: this.#init.args, label }).answer, DEFAULT_INITIALIZE_TIMEOUT_MS,
-        () => new InferError('UNAVAILABLE', `${label}: importing the model and initialize() took longer than ${DEFAULT_INITIALIZE_TIMEOUT_MS / 1000} s`));
+        () => new InferError('UNAVAILABLE', `importing the model and initialize() took longer than ${DEFAULT_INITIALIZE_TIMEOUT_MS / 1000} s`));
     } catch (e) {
       await worker.close();
       throw e;
@@ -274,7 +278,7 @@ class JsModelInstance implements ModelInstance {
         worker.post({ op: 'cancel', target: id, index });
         if (++cancelled < requests.length) return;
         const ms = this.#init.cancelGraceMs;
-        timers.push(setTimeout(() => this.#abandon(worker, `did not return within ${ms} ms after all its requests were cancelled (cancel_grace_ms)`,
+        timers.push(setTimeout(() => this.#abandon(worker, `did not return from execute within ${ms} ms after all its requests were cancelled (cancel_grace_ms)`,
           new InferError('CANCELLED', `${label}: execute was abandoned: its requests were cancelled`, 'CANCELED')), ms));
       };
       if (signal.aborted) onAbort();
@@ -285,7 +289,7 @@ class JsModelInstance implements ModelInstance {
     });
     const limit = this.#init.executeTimeoutMs;
     if (limit !== undefined) {
-      timers.push(setTimeout(() => this.#abandon(worker, `did not return within execute_timeout_ms (${limit} ms)`,
+      timers.push(setTimeout(() => this.#abandon(worker, `did not return from execute within execute_timeout_ms (${limit} ms)`,
         new InferError('DEADLINE_EXCEEDED', `${label}: execute did not return within execute_timeout_ms (${limit} ms); its worker was restarted`)), limit));
     }
     try {
@@ -321,22 +325,22 @@ class JsModelInstance implements ModelInstance {
 
   #onDeath(worker: JsWorkerClient, reason: string): void {
     if (worker !== this.#worker || this.#disposed) return;
-    const { label, logger } = this.#init;
+    const { logger } = this.#init;
     if (++this.#crashes > DEFAULT_MAX_CONSECUTIVE_RESTARTS) {
       this.#worker = undefined;
       this.#dead = `its JavaScript worker ${reason}, after ${DEFAULT_MAX_CONSECUTIVE_RESTARTS} restarts in a row without a successful execution; `
         + 'the instance is out of service until the model is reloaded';
-      logger.error('JavaScript model worker died; not restarting it', { model: label, reason, restarts: DEFAULT_MAX_CONSECUTIVE_RESTARTS });
+      logger.error('JavaScript model worker died; not restarting it', { reason, restarts: DEFAULT_MAX_CONSECUTIVE_RESTARTS });
       return;
     }
-    logger.error('JavaScript model worker died; restarting it', { model: label, reason });
-    this.#replace(worker, `crashed (${reason})`);
+    logger.error('JavaScript model worker died; restarting it', { reason });
+    this.#replace(worker, reason);
   }
 
   /** An execution that does not return: its worker is replaced; what waits on it gets `error`. */
   #abandon(worker: JsWorkerClient, why: string, error: InferError): void {
     if (worker !== this.#worker || this.#disposed) return;
-    this.#init.logger.warn('JavaScript model execute did not return; restarting its worker', { model: this.#init.label, why });
+    this.#init.logger.warn('JavaScript model execute did not return; restarting its worker', { why });
     this.#replace(worker, why, error);
   }
 
@@ -348,10 +352,10 @@ class JsModelInstance implements ModelInstance {
       if (this.#disposed) return;
       try {
         this.#worker = await this.#spawn();
-        this.#init.logger.info('JavaScript model worker restarted', { model: this.#init.label, why });
+        this.#init.logger.info('JavaScript model worker restarted', { why });
       } catch (e) {
-        this.#dead = `its worker ${why} and a fresh one failed to start: ${messageOf(e)}`;
-        this.#init.logger.error('JavaScript model worker could not be restarted', { model: this.#init.label, reason: messageOf(e) });
+        this.#dead = `its JavaScript worker ${why}; a fresh one failed to start: ${messageOf(e)}`;
+        this.#init.logger.error('JavaScript model worker could not be restarted', { reason: messageOf(e) });
       }
     })();
   }
@@ -368,7 +372,7 @@ class JsModelInstance implements ModelInstance {
           await within(worker.call<null>({ op: 'finalize' }).answer, DEFAULT_FINALIZE_TIMEOUT_MS,
             () => new Error(`finalize() did not return within ${DEFAULT_FINALIZE_TIMEOUT_MS / 1000} s`));
         } catch (e) {
-          this.#init.logger.warn('JavaScript model finalize failed', { model: this.#init.label, reason: messageOf(e) });
+          this.#init.logger.warn('JavaScript model finalize failed', { reason: messageOf(e) });
         }
       }
       await worker.close();

@@ -100,7 +100,11 @@ export class KServeHttpServer {
       await new Promise((r) => setTimeout(r, Math.min(quietMs - quietFor, left)));
     }
     await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
+      // closeIdleConnections spares connections that never sent a request (a client's spare
+      // pooled socket, a browser's preconnect): Node counts them from their connect time, and
+      // close() would wait for its 60 s headers timeout. Past the drain's deadline, close them.
+      const timer = setTimeout(() => this.#server.closeAllConnections(), Math.max(0, deadline - performance.now()));
+      this.#server.close(() => { clearTimeout(timer); resolve(); });
       this.#server.closeIdleConnections();
     });
   }

@@ -30,12 +30,14 @@ export interface JsModelArgs {
   /** `<instance group name>_<index in group>`, as Triton names instances. */
   model_instance_name: string;
   model_instance_device_id: number;
-  /** The model's folder (`<repository>/<model>`), '' when the repository is not on disk. */
+  /** The model's folder (`<repository>/<model>`). */
   model_repository: string;
 }
 
-/** Where the worker imports the model from: a file URL, or the source when it has no file. */
-export type JsModuleSpec = { url: string } | { source: string; filename: string };
+/** Where the worker imports the model from (a file: URL). */
+export interface JsModuleSpec {
+  url: string;
+}
 
 /** One request of an execution, on the wire. */
 export interface JsWireRequest {

@@ -116,7 +116,7 @@ function inferDatatype(data: object, at: string): DataType {
   for (const [Ctor, dt] of DATATYPE_OF_ARRAY) if (data instanceof Ctor) return dt;
   if (Array.isArray(data)) {
     if (data.length > 0 && data.every((x) => typeof x === 'string' || x instanceof Uint8Array)) return 'BYTES';
-    if (data.every((x) => typeof x === 'boolean')) return data.length > 0 ? 'BOOL' : 'FP32';
+    if (data.length > 0 && data.every((x) => typeof x === 'boolean')) return 'BOOL';
   }
   throw modelError(`${at}: give a 'datatype' (${DATATYPES.join(', ')}); it cannot be told from ${describe(data)}`);
 }

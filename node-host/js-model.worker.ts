@@ -11,8 +11,9 @@
  *
  * Node-only (worker_threads). Runs under Node's own type stripping.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parentPort } from 'node:worker_threads';
-import { stripTypeScriptTypes } from 'node:module';
 import type { ModelConfig, ModelOutput } from '../core/model-config.ts';
 import type { DataType } from '../protocol/datatypes.ts';
 import { configTypeToDataType } from '../protocol/datatypes.ts';
@@ -20,7 +21,7 @@ import { InferError, type WireError } from '../protocol/errors.ts';
 import type { Parameters } from '../protocol/infer.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import type {
-  JsFromWorker, JsLogLevel, JsModelArgs, JsModuleSpec, JsToWorker, JsWireBlsRequest, JsWireBlsResponse, JsWireRequest, JsWireResult,
+  JsFromWorker, JsLogLevel, JsToWorker, JsWireBlsRequest, JsWireBlsResponse, JsWireRequest, JsWireResult,
 } from './js-model-protocol.ts';
 import { bytesToStrings, modelError, modelWireError, packTensors, toTensor } from './js-model-tensors.ts';
 
@@ -240,7 +241,7 @@ function resolveHooks(mod: Record<string, unknown>, file: string): ModelHooks {
       return bind(new (c as new () => ModelHooks)());
     }
   }
-  throw new InferError('INVALID_ARG', `${label}: ${file} exports no execute function; export `
+  throw new InferError('INVALID_ARG', `${file} exports no execute function; export `
     + '`async function execute(requests) { … }` (and optionally initialize(args) and finalize()), or a default object or class with them');
 }
 
@@ -252,31 +253,41 @@ function bind(o: ModelHooks): ModelHooks {
   };
 }
 
-async function importModel(spec: JsModuleSpec): Promise<Record<string, unknown>> {
-  if ('url' in spec) return await import(spec.url) as Record<string, unknown>;
-  // No file on disk (a repository that is not a directory): import the source itself. Type
-  // annotations are stripped first, as Node does for a .ts file; relative imports cannot resolve.
-  const ts = /\.[cm]?ts$/.test(spec.filename);
-  const code = ts ? stripTypeScriptTypes(spec.source) : spec.source;
-  return await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`) as Record<string, unknown>;
+/**
+ * Why an import failed, with the file and line of a syntax error. Node puts the location in
+ * the stack for TypeScript and CommonJS, but not for an ES module's syntax error; then
+ * `node --check` (a child process, on this failure path only) says where it is.
+ */
+function importFailure(e: unknown, url: string): string {
+  const err = e as { name?: string; message?: string; stack?: string } | null;
+  const message = err?.message ?? String(e);
+  if (err?.name !== 'SyntaxError') return message;
+  const located = (text: string | undefined) => text?.split('\n').find((l) => /^(\/|file:|[A-Za-z]:\\).*:\d+$/.test(l.trim()))?.trim();
+  let where = located(err.stack);
+  if (!where) {
+    const check = spawnSync(process.execPath, ['--check', fileURLToPath(url)], { encoding: 'utf8', timeout: 10_000 });
+    where = located(check.stderr);
+  }
+  return where ? `SyntaxError at ${where}: ${message}` : `SyntaxError: ${message}`;
 }
 
+/** Imports the model and runs initialize. Errors are worded for a load failure (the registry names the model). */
 async function init(req: Extract<JsToWorker, { op: 'init' }>): Promise<null> {
   label = req.label;
   if (hooks) throw new InferError('INTERNAL', `${label}: this worker already holds the model`);
   config = req.args.model_config;
-  const file = 'url' in req.module ? decodeURIComponent(new URL(req.module.url).pathname.split('/').pop() ?? '') : req.module.filename;
+  const file = decodeURIComponent(new URL(req.module.url).pathname.split('/').pop() ?? '');
   let mod: Record<string, unknown>;
   try {
-    mod = await importModel(req.module);
+    mod = await import(req.module.url) as Record<string, unknown>;
   } catch (e) {
-    throw new InferError('INVALID_ARG', `${label}: could not import ${file}: ${(e as Error)?.message ?? String(e)}`);
+    throw new InferError('INVALID_ARG', `could not import ${file}: ${importFailure(e, req.module.url)}`);
   }
   const h = resolveHooks(mod, file);
   try {
     await h.initialize?.({ ...req.args, infer, log });
   } catch (e) {
-    const w = modelWireError(e, `${label}: initialize failed: `);
+    const w = modelWireError(e, 'initialize failed: ');
     throw new InferError(w.code, w.message, w.reason);
   }
   hooks = h;

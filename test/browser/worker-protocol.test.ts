@@ -28,6 +28,7 @@ test('the worker protocol tests pass in Chromium', async () => {
     const report = results.failed.map((f) => `✗ ${f.name}: ${f.error}`).join('\n');
     expect(results.failed, `browser tests failed:\n${report}\n(passed: ${results.passed.join(', ')})`).toEqual([]);
     expect(results.passed.length).toBeGreaterThan(0);
+    process.stderr.write(`worker protocol in Chromium: ${results.passed.length} passed (${results.passed.join('; ')})\n`);
   } finally {
     await server.close();
   }

@@ -40,6 +40,7 @@ module.exports = {
       const x = r.input('X').data[0];
       if (x === 13) throw new Error('unlucky number 13');
       if (x === 99) await infer({ model_name: 'no_such_model', inputs: [{ name: 'X', data: new Float32Array([1]) }] });
+      if (x === 98) await infer({ model_name: 'js_slow', inputs: [{ name: 'X', shape: [1], data: new Float32Array([1]) }], timeout_ms: 50 });
       if (x < 0) out.push({ error: 'negative input' });
       else if (x === 7) out.push({ error: { code: 'INVALID_ARG', message: 'seven is not allowed' } });
       else if (x === 8) out.push({ outputs: [{ name: 'Y', shape: [1, 2], data: [1, 2] }, { name: 'BATCH', data: [0] }] });
@@ -66,6 +67,20 @@ export async function execute(requests) {
     return new Promise(() => {});
   }
   return requests.map((r) => ({ outputs: [{ name: 'Y', data: r.input('X').data }] }));
+}
+`;
+
+/** Crashes on every call; its second initialize fails when X asked for that (a counter file in its folder). */
+const CRASH_ALWAYS = `
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+export function initialize(args) {
+  const marker = join(args.model_repository, 'fail-next-initialize');
+  if (existsSync(marker)) throw new Error('cannot open the tokenizer after a crash');
+}
+export async function execute(requests) {
+  setImmediate(() => { throw new Error('crash ' + requests[0].input('X').data[0]); });
+  return new Promise(() => {});
 }
 `;
 
@@ -104,7 +119,11 @@ beforeAll(async () => {
   writeModel(repo, 'js_init_fail', xyConfig(), { 'model.ts': INIT_FAIL });
   writeModel(repo, 'js_no_io', 'backend: "javascript"\nmax_batch_size: 0\n', { 'model.js': 'export function execute() { return []; }' });
   writeModel(repo, 'js_no_execute', xyConfig(), { 'model.mjs': 'export function initialize() {}' });
+  writeModel(repo, 'js_no_file', xyConfig(), { 'notes.txt': 'the model file is missing' });
+  writeModel(repo, 'js_syntax', xyConfig(), { 'model.mjs': 'export function execute(r) {\n  return r.map((x) => ({ outputs: [] });\n}\n' });
   writeModel(repo, 'js_crash', xyConfig(), { 'model.mjs': CRASH });
+  writeModel(repo, 'js_crash_always', xyConfig(), { 'model.mjs': CRASH_ALWAYS });
+  writeModel(repo, 'js_crash_reinit', xyConfig(), { 'model.mjs': CRASH_ALWAYS });
   writeModel(repo, 'js_hang', xyConfig({ parameters: { execute_timeout_ms: '3000', cancel_grace_ms: '200' } }), { 'model.mjs': HANG });
   writeModel(repo, 'js_args', `backend: "js"\nmax_batch_size: 0\ninput [ { name: "X" data_type: TYPE_FP32 dims: [ 1 ] } ]\noutput [ { name: "ARGS" data_type: TYPE_STRING dims: [ 1 ] } ]\n`, { 'model.mjs': ARGS });
   s = await startTestServer({ repositories: [repo] });
@@ -120,6 +139,13 @@ const x = (v: number, batch = false) => ({
 const post = (model: string, body: unknown, signal?: AbortSignal) => fetch(`${s.client.base}/v2/models/${model}/infer`, {
   method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' }, signal,
 });
+async function pollUntil(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 const answer = async (res: Response) => ({ status: res.status, json: await res.json() as { error?: string; outputs?: { name: string; data: unknown[] }[] } });
 
 describe('JS models over HTTP', () => {
@@ -177,6 +203,30 @@ describe('JS models over HTTP', () => {
     const wrongRate = await s.client.inferRaw({ modelName: 'vad_wav', parameters: {}, inputs: [{ name: 'WAV', datatype: 'BYTES', shape: [1], data: [rate44k] }] }, { binaryInputs: true });
     expect(wrongRate.status).toBe(400);
     expect(wrongRate.text).toContain('sample rate 44100 Hz; resample to 16000 or 8000 Hz');
+  });
+
+  test('a client that goes away stops the BLS calls of its request (request.signal reaches infer)', async () => {
+    const count = async () => ((await s.client.get('/v2/models/silero_vad/stats')).json as { model_stats: { inference_count: number }[] }).model_stats[0].inference_count;
+    const frames = Math.floor(60 * 16000 / 512);
+    const before = await count();
+    const controller = new AbortController();
+    const wav = wavPcm16(testSignal(60, 16000), 16000);
+    // Binary tensor extension (a WAV is not UTF-8 text), with fetch so it can be aborted.
+    const header = JSON.stringify({ inputs: [{ name: 'WAV', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: wav.length + 4 } }] });
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, wav.length, true);
+    const body = new Uint8Array([...new TextEncoder().encode(header), ...len, ...wav]);
+    const req = fetch(`${s.client.base}/v2/models/vad_wav/infer`, {
+      method: 'POST', body, signal: controller.signal, headers: { 'Inference-Header-Content-Length': String(new TextEncoder().encode(header).length) },
+    }).catch((e: Error) => e.name);
+    await pollUntil(async () => (await count()) > before + 20);
+    controller.abort();
+    expect(await req).toBe('AbortError');
+    await new Promise((r) => setTimeout(r, 300));
+    const stopped = await count();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await count()).toBe(stopped);
+    expect(stopped - before).toBeLessThan(frames);
   });
 
   test('initialize gets Triton-style args: config, names, kind, repository path, infer and log', async () => {
@@ -254,17 +304,37 @@ describe('errors', () => {
     expect(shape.json.error).toBe("model 'js_fail' version 1: output 'Y': shape [1,2] does not fit the config, which declares [1,1] (batch size first) (-1: any size)");
     const bls = await answer(await post('js_fail', x(99, true)));
     expect(bls).toEqual({ status: 404, json: { error: "model 'js_fail' version 1: execute failed: Request for unknown model: 'no_such_model' is not found" } });
+    const late = await answer(await post('js_fail', x(98, true)));
+    expect(late).toEqual({ status: 504, json: { error: "model 'js_fail' version 1: execute failed: BLS call to model 'js_slow' did not finish within timeout_ms (50 ms)" } });
   });
 
   test('initialize throws, no inputs declared, no execute: UNAVAILABLE with the reason in the repository index', async () => {
     const index = (await s.client.post('/v2/repository/index')).json as { name: string; state?: string; reason?: string }[];
     const row = (n: string) => index.find((r) => r.name === n);
     expect(row('js_init_fail')).toEqual({ name: 'js_init_fail', version: '1', state: 'UNAVAILABLE',
-      reason: "model 'js_init_fail' version 1: initialize failed: vocabulary file vocab.txt is missing for js_init_fail" });
+      reason: "failed to load 'js_init_fail' version 1: javascript: initialize failed: vocabulary file vocab.txt is missing for js_init_fail" });
     expect(row('js_no_io')?.state).toBe('UNAVAILABLE');
-    expect(row('js_no_io')?.reason).toContain("model 'js_no_io': config.pbtxt has no inputs; a JavaScript model declares its tensors in config.pbtxt");
-    expect(row('js_no_execute')?.reason).toContain('model.mjs exports no execute function');
+    expect(row('js_no_io')?.reason).toContain("config.pbtxt of 'js_no_io' has no inputs; a JavaScript model declares its tensors in config.pbtxt");
+    expect(row('js_no_execute')?.reason).toContain("failed to load 'js_no_execute' version 1: javascript: model.mjs exports no execute function");
+    expect(row('js_no_file')?.reason).toBe("model 'js_no_file' version 1: expected model file 'js_no_file/1/model.js' or "
+      + "'js_no_file/1/model.mjs' or 'js_no_file/1/model.ts' but found notes.txt; put the model there or set default_model_filename in config.pbtxt");
+    expect(row('js_syntax')?.reason).toBe(`failed to load 'js_syntax' version 1: javascript: could not import model.mjs: SyntaxError at ${join(repo, 'js_syntax', '1', 'model.mjs')}:2: missing ) after argument list`);
     expect((await s.client.get('/v2/models/js_init_fail/ready')).status).not.toBe(200);
+  });
+
+  test("a load request's file overrides cannot bring JS code: only a repository on disk can", async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'infermesh-js-empty-'));
+    const explicit = await startTestServer({ repositories: [empty], controlMode: 'explicit', grpcPort: undefined });
+    try {
+      const config = JSON.stringify({ backend: 'javascript', max_batch_size: 0, input: [{ name: 'X', data_type: 'TYPE_FP32', dims: [1] }], output: [{ name: 'Y', data_type: 'TYPE_FP32', dims: [1] }] });
+      const code = Buffer.from('export function execute(r) { return r.map(() => ({ outputs: [] })); }').toString('base64');
+      const r = await explicit.client.post('/v2/repository/models/uploaded/load', { parameters: { config, 'file:1/model.mjs': code } });
+      expect(r.status).toBe(400);
+      expect((r.json as { error: string }).error).toContain("model.mjs is not on disk: JavaScript models load only from a model repository directory, not from a load request's file overrides");
+    } finally {
+      await explicit.stop();
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   test('a worker that crashes: its request fails UNAVAILABLE, a fresh worker serves the next one', async () => {
@@ -273,6 +343,24 @@ describe('errors', () => {
     expect(r.json.error).toBe("model 'js_crash' version 1: its JavaScript worker crashed: boom");
     const next = await answer(await post('js_crash', x(3)));
     expect(next).toMatchObject({ status: 200, json: { outputs: [{ name: 'Y', data: [3] }] } });
+  });
+
+  test('a worker that keeps crashing is restarted 3 times, then the instance stays UNAVAILABLE', async () => {
+    for (const v of [1, 2, 3, 4]) {
+      const r = await answer(await post('js_crash_always', x(v)));
+      expect(r).toEqual({ status: 503, json: { error: `model 'js_crash_always' version 1: its JavaScript worker crashed: crash ${v}` } });
+    }
+    const down = await answer(await post('js_crash_always', x(5)));
+    expect(down.status).toBe(503);
+    expect(down.json.error).toBe("model 'js_crash_always' version 1: its JavaScript worker crashed: crash 4, after 3 restarts in a row "
+      + 'without a successful execution; the instance is out of service until the model is reloaded');
+  });
+
+  test('a crashed worker whose replacement fails to initialise: UNAVAILABLE with both reasons', async () => {
+    writeFileSync(join(repo, 'js_crash_reinit', 'fail-next-initialize'), '');
+    expect((await answer(await post('js_crash_reinit', x(1)))).status).toBe(503);
+    const r = await answer(await post('js_crash_reinit', x(2)));
+    expect(r).toEqual({ status: 503, json: { error: "model 'js_crash_reinit' version 1: its JavaScript worker crashed: crash 1; a fresh one failed to start: initialize failed: cannot open the tokenizer after a crash" } });
   });
 
   test('execute never returns: execute_timeout_ms answers DEADLINE_EXCEEDED and the worker is replaced', async () => {

@@ -33,6 +33,7 @@ const INTERVAL_MS = 200;
 let dir: string;
 let nodeA: MeshNode;
 let nodeB: MeshNode;
+let meshC: MeshService;
 let coreA: InferenceServer;
 let coreB: InferenceServer;
 let meshA: MeshService;
@@ -84,9 +85,14 @@ beforeAll(async () => {
   });
   await meshA.start();
   await meshB.start();
+  // C: a client-only peer connected to A only (it listens nowhere, and the "tab" B cannot be dialed)
+  const nodeC = await createMeshNode({ transports: [memory()], listen: [], pubsubHeartbeatMs: 200, bootstrap: [`/memory/${id}-a/p2p/${peerIdOf(ka).toString()}`] });
+  meshC = new MeshService({ node: nodeC, role: 'client', statusIntervalMs: INTERVAL_MS });
+  await meshC.start();
 }, 60_000);
 
 afterAll(async () => {
+  await meshC?.stop();
   await manager?.stop();
   await meshB?.stop();
   await meshA?.stop();
@@ -148,12 +154,34 @@ describe('model files over the mesh', () => {
     expect(sha(got)).toBe(model.sha256);
   });
 
+  test('a client that cannot reach the tab is served through a host the tab is connected to', async () => {
+    const tab = meshB.peerId;
+    await until(() => meshC.directory.get(tab)?.status?.models.some((m) => m.name === 'simple') === true, 10_000, 'C to see the tab serving simple');
+    expect(meshC.directory.get(tab)!.connected).toBe(false);
+    expect(meshC.directory.get(tab)!.status!.addresses).toEqual([`/p2p/${meshA.peerId}/p2p-circuit/p2p/${tab}`]);
+    const forwarded = meshA.counters.forwarded;
+    const { req, sum } = simpleRequest();
+    for (let i = 0; i < 5; i++) {
+      const res = await meshC.infer(req);
+      expect(Array.from(res.outputs[0].data as Int32Array)).toEqual(sum);
+    }
+    expect(meshA.counters.forwarded - forwarded).toBe(5);
+    expect(meshC.counters.failed).toBe(0);
+  });
+
   test('a second load finds every file in the cache', async () => {
     const again = new MeshModelSource({ fetch: () => Promise.reject(new Error('must not download')), peersWith: () => ['nobody'], cache });
     again.pin('simple', sourceB.filesOf('simple')!);
     const got = await again.prefetch('simple');
     expect(got.downloaded).toBe(0);
     expect(got.cached).toBe(sourceB.filesOf('simple')!.reduce((n, f) => n + f.size, 0));
+  });
+
+  test('a file changed on disk since it was hashed is refused, not sent', async () => {
+    const notes = join(dir, 'simple', 'NOTES.txt');
+    const old = sha(readFileSync(notes));
+    writeFileSync(notes, 'edited after the host hashed it\n');
+    await expect(fetchBlob(nodeB, meshA.peerId, old)).rejects.toMatchObject({ name: 'InferError', code: 'NOT_FOUND' });
   });
 
   test('pause unloads (the status lists nothing), resume reloads from the cache', async () => {

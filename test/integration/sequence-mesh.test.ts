@@ -117,9 +117,7 @@ describe('sequences across the mesh', () => {
     await waitForPeer(a, c, [ACC, REMOTE]);
     const before = await Promise.all([a, b, c].map((h) => inferenceCount(h, ACC)));
     const ids = Array.from({ length: 16 }, (_, i) => 1000 + i);
-    console.error('phase2 start', performance.now());
     await runSequences(ACC, ids, 4);
-    console.error('phase2 done', performance.now());
     const served = (await Promise.all([a, b, c].map((h) => inferenceCount(h, ACC)))).map((n, i) => n - before[i]);
     expect(served.reduce((x, y) => x + y, 0)).toBe(ids.length * 4);
     // whole sequences moved: every host served a multiple of 4 requests, and the peers took some
@@ -130,14 +128,13 @@ describe('sequences across the mesh', () => {
   test('when B dies, its sequences fail with the clear error; sequences on C go on; a replayable one moves to C', async () => {
     const host = c!;
     // Sequences started now go to B or C; start some at once (the router spreads concurrent
-    // sends) and learn each one's holder from C's count when its second request runs.
+    // sends) and learn each one's holder from C's count when its second request runs. At most
+    // 2 + 3 + 3 of them land on B, within its 8 slots (a START beyond them would wait there).
     const onB: (number | string)[] = [PLAIN_ON_B];
     const onC: (number | string)[] = [];
-    for (let round = 0; round < 5 && onC.length === 0; round++) {
-      const ids = Array.from({ length: 6 }, (_, i) => 6000 + 10 * round + i);
-      console.error('round', round, performance.now());
+    for (let round = 0; round < 2 && onC.length === 0; round++) {
+      const ids = Array.from({ length: 3 }, (_, i) => 6000 + 10 * round + i);
       expect(await Promise.all(ids.map((id) => send(REMOTE, id, 1, { start: true })))).toEqual(ids.map(() => 1));
-      console.error('round started', round, performance.now());
       for (const id of ids) {
         const before = await inferenceCount(host, REMOTE);
         expect(await send(REMOTE, id, 2)).toBe(3);
@@ -146,7 +143,6 @@ describe('sequences across the mesh', () => {
     }
     expect(onC.length, 'C holds a sequence').toBeGreaterThan(0);
 
-    console.error('onB', onB, 'onC', onC, performance.now());
     b.child.kill('SIGKILL');
     await b.exited;
     await pollUntil('A to see B disconnected', async () => {
@@ -154,10 +150,8 @@ describe('sequences across the mesh', () => {
       return p === undefined || !p.connected;
     }, { timeoutMs: 10_000 });
 
-    console.error('B disconnected', performance.now());
     for (const id of onB) {
       const r = await a.client.inferRaw(request(REMOTE, id, 3));
-      console.error('gone answer', id, performance.now());
       expect(r.status, `sequence ${id}`).toBe(503);
       expect((r.json as { error: string }).error).toBe(
         `sequence ${id} of model ${REMOTE} was held by peer ${b.peerId}, which is gone; restart the sequence with sequence_start `
@@ -167,9 +161,7 @@ describe('sequences across the mesh', () => {
     // restarting works (on C now)
     expect(await send(REMOTE, PLAIN_ON_B, 7, { start: true })).toBe(7);
     expect(await send(REMOTE, PLAIN_ON_B, 1, { end: true })).toBe(8);
-    console.error('restarted', performance.now());
     for (const id of onC) expect(await send(REMOTE, id, 3, { end: true })).toBe(6);
-    console.error('before replay', performance.now());
     const cBefore = await inferenceCount(host, REMOTE);
     // replayed on C: its START (1) and second request (2) run again there, then this one (3)
     expect(await send(REMOTE, REPLAY_ON_B, 3)).toBe(6);

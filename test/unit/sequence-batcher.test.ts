@@ -82,12 +82,15 @@ interface SeqReqOptions {
   batch?: number | null;
   outputs?: string[];
   signal?: AbortSignal;
+  /** Elements per row (default 2). */
+  width?: number;
 }
 
 /** A request of sequence `id` whose INPUT0 is [x, x] (batch dim unless `batch: null`). */
 function sreq(id: bigint | string | number, x: number, o: SeqReqOptions = {}): ScheduledRequest {
   const batch = o.batch === undefined ? 1 : o.batch;
-  const shape = batch === null ? [2] : [batch, 2];
+  const w = o.width ?? 2;
+  const shape = batch === null ? [w] : [batch, w];
   const n = shape.reduce((a, b) => a * b, 1);
   const sequence: SequenceFlags = { id: typeof id === 'number' ? BigInt(id) : id, start: o.start ?? false, end: o.end ?? false };
   return {
@@ -141,7 +144,9 @@ describe('sequence parameters', () => {
     expect(sequenceFlagsOf({})).toBeUndefined();
     // a gRPC uint64 above 2^53 arrives as its decimal string and stays one id
     expect(sequenceFlagsOf({ sequence_id: '18446744073709551615' })?.id).toBe('18446744073709551615');
-    expectInferError(() => sequenceFlagsOf({ sequence_id: -1 }), 'INVALID_ARG', "'sequence_id' must be an unsigned 64-bit integer");
+    // gRPC's int64_param: a negative id is the uint64 with the same bits (Triton's reading)
+    expect(sequenceFlagsOf({ sequence_id: -1 })?.id).toBe(2n ** 64n - 1n);
+    expectInferError(() => sequenceFlagsOf({ sequence_id: 2 ** 64 }), 'INVALID_ARG', "'sequence_id' must be an unsigned 64-bit integer");
     expectInferError(() => sequenceFlagsOf({ sequence_id: 1.5 }), 'INVALID_ARG', "'sequence_id'");
     expectInferError(() => sequenceFlagsOf({ sequence_id: 1, sequence_start: 'yes' }), 'INVALID_ARG', "'sequence_start' must be a boolean");
   });
@@ -341,6 +346,45 @@ describe('SequenceBatcher: direct strategy', () => {
     await flush();
     expect(instances[0].calls.length).toBe(2);
     expect(instances[0].calls[1].batchSize).toBe(1);
+  });
+
+  test('rows with other shapes wait for the next execution, and the oldest ready request sets the shapes (no starvation)', async () => {
+    const { batcher, instances, clock } = setup({ maxBatch: 4 });
+    for (const id of [1, 2]) track(batcher.schedule(sreq(id, id, { start: true })));
+    await flush();
+    await runPending(instances);
+    // sequence 2 (slot 1) sends a wider request first; sequence 1 (slot 0) a narrower one later
+    const wide = track(batcher.schedule(sreq(2, 7, { width: 3 })));
+    clock.advance(1);
+    const narrow = track(batcher.schedule(sreq(1, 5)));
+    await flush();
+    // the oldest (slot 1, width 3) runs; slot 0 is a padding row of the same width
+    const call = instances[0].calls[1];
+    expect(input(call, 'INPUT0').shape).toEqual([2, 3]);
+    expect(col(call, 'READY')).toEqual([0, 1]);
+    await runPending(instances);
+    expect(wide.value).toBeDefined();
+    expect(instances[0].calls[2].batchSize).toBe(1);
+    await runPending(instances);
+    expect(first(narrow)).toBe(5);
+  });
+
+  test('cancelling a START queued behind an END keeps the sequence closing', async () => {
+    const { batcher, instances } = setup();
+    track(batcher.schedule(sreq(1, 1, { start: true })));
+    await flush();
+    const end = track(batcher.schedule(sreq(1, 2, { end: true })));
+    const ac = new AbortController();
+    const restart = track(batcher.schedule(sreq(1, 3, { start: true, signal: ac.signal })));
+    ac.abort();
+    await flush();
+    expect(restart.error).toMatchObject({ code: 'CANCELLED' });
+    // the END is still queued: a request without START is refused
+    await expect(batcher.schedule(sreq(1, 4))).rejects.toMatchObject({ message: expect.stringContaining('must specify the START flag') });
+    await runPending(instances);
+    await runPending(instances);
+    expect(end.value).toBeDefined();
+    expect(batcher.activeSequences).toBe(0);
   });
 
   test('a model that does not batch: one slot per instance, control tensors of shape [1]', async () => {
