@@ -84,6 +84,8 @@ export async function routeWithFailover<T>(
       // Also on abandon: a send cut by the deadline or the client no longer counts as ours.
       router.end(ticket);
     }
+    if (outcome.kind === 'ok') router.noteOutcome(chosen.peerId, 'ok');
+    if (outcome.kind === 'error') router.noteOutcome(chosen.peerId, toWireError(outcome.error).code === 'UNAVAILABLE' ? 'unavailable' : 'other');
     switch (outcome.kind) {
       case 'ok':
         return outcome.value;

@@ -106,6 +106,18 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
  */
 export const DEFAULT_STALE_AFTER_MS = 15_000;
 
+/**
+ * 2 s: how long a peer whose send just failed with UNAVAILABLE (peer gone, stream reset,
+ * instance crashed) is drawn only when no other peer serves the model. Per-request exclusion
+ * protects one request; this protects the next ones too, which matters for browser tabs: a
+ * closed or frozen tab fails every stream until liveness (ping, about 10 s) or status expiry
+ * removes it. Doubles for each failure in a row, up to {@link MAX_SUSPECT_MS}; a success clears it.
+ */
+export const DEFAULT_SUSPECT_MS = 2_000;
+
+/** 60 s: the longest a repeatedly failing peer is set aside before it is tried again. */
+export const MAX_SUSPECT_MS = 60_000;
+
 /** Candidates drawn per pair: two, the knee of the power-of-d-choices curve. */
 export const SAMPLE_COUNT = 2;
 
@@ -126,6 +138,8 @@ export class Router {
   readonly #lastChoice = new Map<string, string>();
   readonly #inflight = new InflightSends();
   readonly #sampler = new WeightedSampler();
+  /** Peers whose last send failed with UNAVAILABLE: set aside until `until` (router clock ms). */
+  readonly #suspects = new Map<string, { until: number; strikes: number }>();
   /** Index of the eligible local candidate found by the last #fill, or -1. */
   #localIndex = -1;
 
@@ -151,6 +165,28 @@ export class Router {
   /** The router's clock (route uses it for deadlines). */
   get clock(): RouterClock {
     return this.#clock;
+  }
+
+  /**
+   * Records the outcome of a send: a failure with UNAVAILABLE sets the peer aside (see
+   * {@link DEFAULT_SUSPECT_MS}); a success clears it. Other errors (refusals, the request's own
+   * faults) say nothing about the peer's health.
+   */
+  noteOutcome(peerId: string, outcome: 'ok' | 'unavailable' | 'other'): void {
+    if (outcome === 'ok') {
+      if (this.#suspects.size > 0) this.#suspects.delete(peerId);
+      return;
+    }
+    if (outcome !== 'unavailable') return;
+    const strikes = (this.#suspects.get(peerId)?.strikes ?? 0) + 1;
+    const ms = Math.min(MAX_SUSPECT_MS, DEFAULT_SUSPECT_MS * 2 ** (strikes - 1));
+    this.#suspects.set(peerId, { until: this.#clock.now() + ms, strikes });
+  }
+
+  /** True while `peerId` is set aside after failed sends. */
+  isSuspect(peerId: string, now: number = this.#clock.now()): boolean {
+    const s = this.#suspects.get(peerId);
+    return s !== undefined && now < s.until;
   }
 
   /**
@@ -211,6 +247,8 @@ export class Router {
     let sumW = 0;
     let sumWT = 0;
     let stale = 0;
+    const suspects = this.#suspects.size > 0;
+    const now = suspects ? this.#clock.now() : 0;
     this.#localIndex = -1;
     for (let pass = 0; pass < 2; pass++) {
       const wantStale = pass === 1;
@@ -218,7 +256,8 @@ export class Router {
       for (let i = 0; i < candidates.length; i++) {
         const c = candidates[i];
         if (excluding && (exclude as ReadonlySet<string>).has(c.peerId)) continue;
-        const isStale = c.reportAgeMs > staleAfterMs;
+        // A suspect peer is treated like a stale one: drawn only when no other peer is left.
+        const isStale = c.reportAgeMs > staleAfterMs || (suspects && this.isSuspect(c.peerId, now));
         if (isStale !== wantStale) {
           if (isStale) stale++;
           continue;

@@ -415,3 +415,50 @@ describe('Router.route', () => {
     expect(s.error?.code).toBe('DEADLINE_EXCEEDED');
   });
 });
+
+describe('Router: peers whose sends fail are set aside', () => {
+  test('after an UNAVAILABLE failure the next requests avoid the peer, until the bench time passes', async () => {
+    const { r, clock } = router();
+    // 'tab' looks far better (idle, fast), so without the bench it would win every draw.
+    const cands = [cand('tab', { throughput: 10_000, capacity: 10_000 }), cand('host')];
+    expect(r.choose(cands)?.peerId).toBe('tab');
+    await r.route(() => cands, async (c) => {
+      if (c.peerId === 'tab') throw gone('tab');
+      return 1;
+    });
+    expect(r.isSuspect('tab')).toBe(true);
+    for (let i = 0; i < 50; i++) expect(r.choose(cands)?.peerId).toBe('host');
+    clock.advance(2_001);
+    expect(r.choose(cands)?.peerId).toBe('tab');
+  });
+
+  test('a suspect peer is still drawn when it is the only one, and a success clears it', async () => {
+    const { r } = router();
+    r.noteOutcome('only', 'unavailable');
+    expect(r.choose([cand('only')])?.peerId).toBe('only');
+    await r.route(() => [cand('only')], async () => 1);
+    expect(r.isSuspect('only')).toBe(false);
+  });
+
+  test('failures in a row double the bench; refusals and request errors do not bench at all', () => {
+    const { r, clock } = router();
+    r.noteOutcome('p', 'unavailable');
+    r.noteOutcome('p', 'unavailable');
+    clock.advance(3_000);
+    expect(r.isSuspect('p')).toBe(true); // second strike: 4 s
+    clock.advance(1_001);
+    expect(r.isSuspect('p')).toBe(false);
+    r.noteOutcome('q', 'other');
+    expect(r.isSuspect('q')).toBe(false);
+  });
+
+  test('an OVERLOADED refusal does not set the peer aside', async () => {
+    const { r } = router();
+    let first = true;
+    await r.route(() => [cand('a'), cand('b')], async (c) => {
+      if (first) { first = false; throw overloaded(c.peerId); }
+      return 1;
+    });
+    expect(r.isSuspect('a') || r.isSuspect('b')).toBe(false);
+  });
+});
