@@ -121,16 +121,20 @@ function showJoinForm(c: PageConfig): void {
   field('bootstrap').value = c.bootstrap.join(',');
   field('provider').value = c.provider;
   field('swarmKey').value = c.swarmKey ?? '';
+  let submitted = false;
+  field('bootstrap').addEventListener('input', () => field('bootstrap').setCustomValidity(''));
   joinForm.addEventListener('submit', (e) => {
     e.preventDefault();
+    if (submitted) return;
     const bootstrap = field('bootstrap').value.split(',').map((x) => x.trim()).filter(Boolean);
-    if (bootstrap.length === 0) {
+    if (bootstrap.length === 0 || !bootstrap.every((b) => b.includes('/p2p/'))) {
       field('bootstrap').setCustomValidity('give the multiaddr of a host, ending in /ws/p2p/<peer id>');
       field('bootstrap').reportValidity();
       return;
     }
+    submitted = true;
     void join({ ...c, bootstrap, provider: field('provider').value as ProviderRequest, swarmKey: field('swarmKey').value.trim() || null });
-  }, { once: true });
+  });
 }
 
 // a tab that goes away leaves the mesh at once instead of waiting for its report to expire

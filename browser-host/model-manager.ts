@@ -33,6 +33,9 @@ export interface TabModel {
   reason?: string;
   /** Bytes of the last load found in the tab's cache (a reload downloads nothing). */
   cachedBytes?: number;
+  /** How long the last load took: files (download or cache) and session creation, ms. */
+  fetchMs?: number;
+  loadMs?: number;
 }
 
 /** Options of {@link ModelManager}. */
@@ -128,7 +131,10 @@ export class ModelManager {
     try {
       source.pin(offer.name, offer.files);
       await this.#bring(model);
-      logger.info('model ready', { model: model.name, version: model.version, device: model.device, size: formatBytes(model.bytes), from_cache: formatBytes(model.cachedBytes ?? 0) });
+      logger.info('model ready', {
+        model: model.name, version: model.version, device: model.device, size: formatBytes(model.bytes),
+        from_cache: formatBytes(model.cachedBytes ?? 0), fetch_ms: model.fetchMs, load_ms: model.loadMs,
+      });
       this.#init.statusChanged();
     } catch (e) {
       model.state = 'failed';
@@ -146,6 +152,7 @@ export class ModelManager {
     const { core, source } = this.#init;
     let last = 0;
     model.state = 'downloading';
+    const started = performance.now();
     const got = await source.prefetch(model.name, (received) => {
       model.received = received;
       // progress redraws at most every 100 ms
@@ -156,14 +163,17 @@ export class ModelManager {
       }
     });
     model.cachedBytes = got.cached;
+    model.fetchMs = Math.round(performance.now() - started);
     model.state = 'loading';
     this.#init.onChange();
+    const loading = performance.now();
     try {
       await core.loadModel(model.name, { configJson: await tabConfigJson(source, model.name) });
     } finally {
       source.release(model.name);
     }
     const served = core.repository.get(model.name);
+    model.loadMs = Math.round(performance.now() - loading);
     model.version = String(served.version);
     model.device = served.devices[0];
     model.state = 'ready';

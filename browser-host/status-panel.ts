@@ -31,13 +31,15 @@ function esc(s: string): string {
 export function throughputSvg(samples: readonly number[], width = CHART_W, height = CHART_H): string {
   const max = Math.max(1, ...samples);
   const n = Math.max(2, samples.length);
-  const pts = samples.map((v, i) => `${((i / (n - 1)) * width).toFixed(1)},${(height - (v / max) * (height - 4) - 2).toFixed(1)}`).join(' ');
+  // the top 16 units hold the labels; the line uses the rest
+  const top = 16;
+  const pts = samples.map((v, i) => `${((i / (n - 1)) * width).toFixed(1)},${(height - 2 - (v / max) * (height - top - 4)).toFixed(1)}`).join(' ');
   const last = samples.length > 0 ? samples[samples.length - 1] : 0;
   return `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="items per second, last ${samples.length} seconds">`
     + `<rect x="0" y="0" width="${width}" height="${height}" class="chart-bg"/>`
     + (samples.length > 1 ? `<polyline points="${pts}" class="chart-line"/>` : '')
     + `<text x="4" y="12" class="chart-label">max ${max.toFixed(1)}/s</text>`
-    + `<text x="${width - 4}" y="${height - 4}" text-anchor="end" class="chart-label">now ${last.toFixed(1)} items/s</text>`
+    + `<text x="${width - 4}" y="12" text-anchor="end" class="chart-label">now ${last.toFixed(1)} items/s</text>`
     + '</svg>';
 }
 

@@ -8,8 +8,8 @@
  * own (js-model.worker.ts), so a model that computes for a long time never blocks the
  * server's event loop, and N instances run N executions at once.
  *
- * BLS: the model's `infer({ model_name, inputs, requested_output_names })` is posted to this
- * thread and runs through the server's `callModel`, which a mesh host points at the mesh
+ * BLS: the model's `infer({ model_name, inputs, requested_output_names })` reaches this
+ * thread over comlink (js-model-client.ts) and runs through the server's `callModel`, which a mesh host points at the mesh
  * router: a JS model can call any model of the mesh, served here or by a peer.
  *
  * Failures: `initialize` throws → the model fails to load with that message; `execute` throws
@@ -32,8 +32,7 @@ import { InferError, invalidArg } from '../protocol/errors.ts';
 import type { InferRequest } from '../protocol/infer.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import { JsWorkerClient } from './js-model-client.ts';
-import type { JsModelArgs, JsModuleSpec, JsWireBlsRequest, JsWireBlsResponse, JsWireResult } from './js-model-protocol.ts';
-import { fromWireError, packTensors } from './js-model-tensors.ts';
+import type { JsModelArgs, JsModuleSpec, JsWireBlsRequest, JsWireBlsResponse } from './js-model-protocol.ts';
 
 /** The backend's name in logs and the registry. */
 export const JS_BACKEND_NAME = 'javascript';
@@ -239,7 +238,7 @@ class JsModelInstance implements ModelInstance {
       onDeath: (reason) => this.#onDeath(worker, reason),
     });
     try {
-      await within(worker.call<null>({ op: 'init', module: this.#init.module, args: this.#init.args, label }).answer, DEFAULT_INITIALIZE_TIMEOUT_MS,
+      await within(worker.init(this.#init.module, this.#init.args, label), DEFAULT_INITIALIZE_TIMEOUT_MS,
         () => new InferError('UNAVAILABLE', `importing the model and initialize() took longer than ${DEFAULT_INITIALIZE_TIMEOUT_MS / 1000} s`));
     } catch (e) {
       await worker.close();
@@ -261,13 +260,7 @@ class JsModelInstance implements ModelInstance {
     await this.#ready;
     const worker = this.#worker;
     if (this.#dead !== undefined || !worker) throw new InferError('UNAVAILABLE', `${label}: ${this.#dead ?? 'instance was unloaded'}`);
-    const transfer: ArrayBuffer[] = [];
-    const wire = requests.map((r) => {
-      const p = packTensors(r.inputs);
-      transfer.push(...p.transfer);
-      return { inputs: p.tensors, outputNames: r.outputNames };
-    });
-    const { id, answer } = worker.call<JsWireResult[]>({ op: 'execute', requests: wire }, transfer);
+    const { requestIds, answer } = worker.execute(requests);
     const timers: ReturnType<typeof setTimeout>[] = [];
     const cleanups: (() => void)[] = [];
     let cancelled = 0;
@@ -275,7 +268,7 @@ class JsModelInstance implements ModelInstance {
       const signal = r.signal;
       if (!signal) return;
       const onAbort = () => {
-        worker.post({ op: 'cancel', target: id, index });
+        worker.cancel(requestIds[index]);
         if (++cancelled < requests.length) return;
         const ms = this.#init.cancelGraceMs;
         timers.push(setTimeout(() => this.#abandon(worker, `did not return from execute within ${ms} ms after all its requests were cancelled (cancel_grace_ms)`,
@@ -295,7 +288,7 @@ class JsModelInstance implements ModelInstance {
     try {
       const results = await answer;
       this.#crashes = 0;
-      return results.map((r) => ('error' in r ? { error: fromWireError(r.error) } : { outputs: r.outputs }));
+      return results;
     } finally {
       for (const t of timers) clearTimeout(t);
       for (const c of cleanups) c();
@@ -369,7 +362,7 @@ class JsModelInstance implements ModelInstance {
       if (!worker) return;
       if (worker.deadReason === undefined) {
         try {
-          await within(worker.call<null>({ op: 'finalize' }).answer, DEFAULT_FINALIZE_TIMEOUT_MS,
+          await within(worker.finalize(), DEFAULT_FINALIZE_TIMEOUT_MS,
             () => new Error(`finalize() did not return within ${DEFAULT_FINALIZE_TIMEOUT_MS / 1000} s`));
         } catch (e) {
           this.#init.logger.warn('JavaScript model finalize failed', { reason: messageOf(e) });

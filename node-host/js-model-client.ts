@@ -1,23 +1,24 @@
 /**
- * The main-thread end of one JS model worker (js-model.worker.ts): starts the thread, matches
- * answers to requests, serves the worker's BLS calls (each with an AbortController, aborted
- * when the worker cancels the call or goes away), forwards its log lines, and turns a worker
- * that dies into an error for everything still waiting on it.
+ * The main-thread end of one JS model worker (js-model.worker.ts), over comlink: starts the
+ * thread, calls its {@link JsWorkerApi}, serves its BLS calls and log lines ({@link JsHostApi},
+ * each BLS call with an AbortController, aborted when the worker cancels the call or goes
+ * away), and turns a worker that dies into an error for everything still waiting on it
+ * (comlink never settles a call whose worker died, so every call races the worker's death).
  *
  * Node-only (worker_threads). Knows nothing about executions or restarts: backend-js.ts.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { InstanceResult } from '../core/backend.ts';
 import type { Logger } from '../core/logger.ts';
 import { InferError, toWireError } from '../protocol/errors.ts';
+import type { Tensor } from '../protocol/tensor.ts';
 import {
-  JS_WORKER_URL, type JsFromWorker, type JsToWorker, type JsWireBlsRequest, type JsWireBlsResponse,
+  fromCrossingError, JS_WORKER_URL, toCrossingError, type JsHostApi, type JsModelArgs, type JsModuleSpec,
+  type JsWireBlsRequest, type JsWireBlsResponse, type JsWorkerApi,
 } from './js-model-protocol.ts';
 import { fromWireError, packTensors } from './js-model-tensors.ts';
-
-/** Main → worker messages that are answered (they carry an `id`). */
-type Call = Extract<JsToWorker, { id: number }>;
-/** Distributes `Omit` over a union, so each variant keeps its own fields. */
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 /** Options for {@link JsWorkerClient}. */
 export interface JsWorkerClientInit {
@@ -33,9 +34,16 @@ export interface JsWorkerClientInit {
   onDeath?: (reason: string) => void;
 }
 
-interface Pending {
-  resolve: (value: unknown) => void;
-  reject: (e: Error) => void;
+/** One request of {@link JsWorkerClient.execute}. */
+export interface JsExecuteRequest {
+  inputs: Tensor[];
+  outputNames: string[];
+}
+
+/** A running execution: `requestIds[i]` is what {@link JsWorkerClient.cancel} takes for request i. */
+export interface JsExecution {
+  requestIds: number[];
+  answer: Promise<InstanceResult[]>;
 }
 
 /** Workers started and not yet exited, so tests can prove none leaks. */
@@ -50,9 +58,14 @@ export function liveJsWorkerCount(): number {
 export class JsWorkerClient {
   readonly #worker: Worker;
   readonly #init: JsWorkerClientInit;
-  readonly #pending = new Map<number, Pending>();
+  readonly #api: Comlink.Remote<JsWorkerApi>;
+  /** Where {@link JsHostApi} is served; its twin goes to the worker in `init`. */
+  readonly #hostPort: MessagePort;
+  #workerPort: MessagePort | undefined;
+  /** Rejecters of the calls still waiting for the worker. */
+  readonly #waiting = new Set<(e: InferError) => void>();
   readonly #bls = new Map<number, AbortController>();
-  #nextId = 1;
+  #nextRequestId = 1;
   #deadReason: string | undefined;
   /** The error everything still waiting gets once the worker is gone. */
   #deathError: InferError | undefined;
@@ -65,7 +78,22 @@ export class JsWorkerClient {
     live.add(this.#worker);
     // An idle instance must not keep the process alive; a pending call refs the worker.
     this.#worker.unref();
-    this.#worker.on('message', (m: JsFromWorker) => this.#onMessage(m));
+    this.#api = Comlink.wrap<JsWorkerApi>(nodeEndpoint(this.#worker));
+    const { port1, port2 } = new MessageChannel();
+    const host: JsHostApi = {
+      infer: (callId, request) => this.#serveBls(callId, request),
+      cancelInfer: (callId) => {
+        this.#bls.get(callId)?.abort(new InferError('CANCELLED', 'the model cancelled its BLS call', 'CANCELED'));
+      },
+      log: (level, message, fields) => {
+        this.#init.logger[['debug', 'info', 'warn', 'error'].includes(level) ? level : 'info'](message, fields);
+      },
+    };
+    Comlink.expose(host, nodeEndpoint(port1));
+    // Listening refs a port; the worker's own ref (pending calls, BLS calls) decides instead.
+    port1.unref();
+    this.#hostPort = port1;
+    this.#workerPort = port2;
     this.#worker.on('error', (e: Error) => this.#die(`crashed: ${e?.message ?? String(e)}`));
     this.#worker.on('messageerror', (e: Error) => this.#die(`sent a message that could not be read: ${e.message}`));
     this.#exited = new Promise((resolve) => {
@@ -82,30 +110,39 @@ export class JsWorkerClient {
     return this.#deadReason;
   }
 
-  /**
-   * Sends a request and returns its id (for `cancel` messages) and the answer. `transfer`
-   * lists buffers the caller gives up.
-   */
-  call<T>(message: WithoutId<Call>, transfer: readonly ArrayBuffer[] = []): { id: number; answer: Promise<T> } {
-    const id = this.#nextId++;
-    if (this.#deadReason !== undefined) return { id, answer: Promise.reject(this.#deathError ?? this.#gone()) };
-    const answer = new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      if (this.#pending.size === 1) this.#worker.ref();
-      try {
-        this.#worker.postMessage({ ...message, id } as JsToWorker, transfer);
-      } catch (e) {
-        this.#settle(id);
-        reject(new InferError('INTERNAL', `${this.#init.subject}: could not send to its JavaScript worker: ${(e as Error).message}`, 'BACKEND'));
-      }
-    });
-    return { id, answer };
+  /** Imports the model and runs its `initialize(args)` in the worker. Call once. */
+  init(module: JsModuleSpec, args: JsModelArgs, label: string): Promise<void> {
+    const port = this.#workerPort;
+    this.#workerPort = undefined;
+    if (!port) return Promise.reject(new InferError('INTERNAL', `${this.#init.subject}: its JavaScript worker was initialised twice`, 'BACKEND'));
+    return this.#call(() => this.#api.init(Comlink.transfer(port, [port]), module, args, label));
   }
 
-  /** Sends a message that is not answered (`cancel`). Dropped once the worker is gone. */
-  post(message: Exclude<JsToWorker, { id: number }>, transfer: readonly ArrayBuffer[] = []): void {
+  /**
+   * Runs `execute(requests)` in the worker. Inputs are copied into fresh buffers that are
+   * transferred: a tensor from the server may view a pooled socket buffer it still needs.
+   */
+  execute(requests: readonly JsExecuteRequest[]): JsExecution {
+    const transfer: ArrayBuffer[] = [];
+    const wire = requests.map((r) => {
+      const p = packTensors(r.inputs);
+      transfer.push(...p.transfer);
+      return { id: this.#nextRequestId++, inputs: p.tensors, outputNames: r.outputNames };
+    });
+    const answer = this.#call(() => this.#api.execute(Comlink.transfer(wire, transfer))).then((results) =>
+      results.map((r): InstanceResult => ('error' in r ? { error: fromWireError(r.error) } : { outputs: r.outputs })));
+    return { requestIds: wire.map((r) => r.id), answer };
+  }
+
+  /** Aborts the `signal` of request `requestId` in the worker. Dropped once the worker is gone. */
+  cancel(requestId: number): void {
     if (this.#deadReason !== undefined) return;
-    try { this.#worker.postMessage(message, transfer); } catch { /* only uncloneable data fails; these are plain */ }
+    this.#api.cancel(requestId).catch(() => { /* the worker died meanwhile: its death fails the call */ });
+  }
+
+  /** Runs `finalize()` in the worker. */
+  finalize(): Promise<void> {
+    return this.#call(() => this.#api.finalize());
   }
 
   /**
@@ -122,52 +159,53 @@ export class JsWorkerClient {
     await this.#exited;
   }
 
-  #onMessage(m: JsFromWorker): void {
-    switch (m.kind) {
-      case 'reply': {
-        const p = this.#pending.get(m.id);
-        if (!p) return;
-        this.#settle(m.id);
-        if (m.ok) p.resolve(m.value);
-        else p.reject(fromWireError(m.error));
-        return;
+  /**
+   * Sends one call and waits for its answer or the worker's death, whichever comes first.
+   * Rejections become InferErrors with their code (see js-model-protocol.ts).
+   */
+  #call<T>(send: () => Promise<T>): Promise<T> {
+    if (this.#deadReason !== undefined) return Promise.reject(this.#deathError ?? this.#gone());
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.add(reject);
+      this.#refresh();
+      let sent: Promise<T>;
+      try {
+        sent = send();
+      } catch (e) {
+        sent = Promise.reject(e);
       }
-      case 'bls':
-        this.#serveBls(m.callId, m.request);
-        return;
-      case 'bls-cancel':
-        this.#bls.get(m.callId)?.abort(new InferError('CANCELLED', 'the model cancelled its BLS call', 'CANCELED'));
-        return;
-      case 'log': {
-        const level = ['debug', 'info', 'warn', 'error'].includes(m.level) ? m.level : 'info';
-        this.#init.logger[level](m.message, m.fields);
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  #serveBls(callId: number, request: JsWireBlsRequest): void {
-    const controller = new AbortController();
-    this.#bls.set(callId, controller);
-    // Refs the worker like a pending call: the model waits for this answer.
-    if (this.#bls.size === 1 && this.#pending.size === 0) this.#worker.ref();
-    void this.#init.bls(request, controller.signal).then(
-      (response) => {
-        const packed = packTensors(response.outputs);
-        this.post({ op: 'bls-result', callId, ok: true, response: { ...response, outputs: packed.tensors } }, packed.transfer);
-      },
-      (e: unknown) => this.post({ op: 'bls-result', callId, ok: false, error: toWireError(e) }),
-    ).finally(() => {
-      this.#bls.delete(callId);
-      if (this.#bls.size === 0 && this.#pending.size === 0) this.#worker.unref();
+      sent.then(resolve, (e: unknown) => reject(fromCrossingError(e, (m) =>
+        new InferError('INTERNAL', `${this.#init.subject}: a call to its JavaScript worker failed: ${m}`, 'BACKEND'))))
+        .finally(() => {
+          this.#waiting.delete(reject);
+          this.#refresh();
+        });
     });
   }
 
-  #settle(id: number): void {
-    this.#pending.delete(id);
-    if (this.#pending.size === 0 && this.#bls.size === 0) this.#worker.unref();
+  /** Serves one BLS call of the model; rejects with a plain error object (its code survives comlink). */
+  async #serveBls(callId: number, request: JsWireBlsRequest): Promise<JsWireBlsResponse> {
+    const controller = new AbortController();
+    if (this.#deadReason !== undefined) controller.abort();
+    this.#bls.set(callId, controller);
+    // Refs the worker like a pending call: the model waits for this answer.
+    this.#refresh();
+    try {
+      const response = await this.#init.bls(request, controller.signal);
+      const packed = packTensors(response.outputs);
+      return Comlink.transfer({ ...response, outputs: packed.tensors }, packed.transfer);
+    } catch (e) {
+      throw toCrossingError(toWireError(e));
+    } finally {
+      this.#bls.delete(callId);
+      this.#refresh();
+    }
+  }
+
+  /** Keeps the process alive exactly while something waits on the worker (or it on us). */
+  #refresh(): void {
+    if (this.#deadReason === undefined && (this.#waiting.size > 0 || this.#bls.size > 0)) this.#worker.ref();
+    else this.#worker.unref();
   }
 
   #gone(): InferError {
@@ -178,12 +216,14 @@ export class JsWorkerClient {
   #die(reason: string): void {
     if (this.#deadReason !== undefined) return;
     this.#deadReason = reason;
-    const waiting = [...this.#pending.values()];
-    this.#pending.clear();
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
     const error = this.#deathError ?? this.#gone();
-    for (const p of waiting) p.reject(error);
+    for (const reject of waiting) reject(error);
     for (const c of this.#bls.values()) c.abort(error);
     this.#bls.clear();
+    this.#hostPort.close();
+    this.#workerPort?.close();
     this.#worker.unref();
     if (!this.#closing) this.#init.onDeath?.(reason);
   }

@@ -1,19 +1,24 @@
 /**
- * The messages between the main thread and a JS model's worker (`js-model.worker.ts`).
+ * The contract between the main thread and a JS model's worker (`js-model.worker.ts`), which
+ * talk over comlink: the worker exposes {@link JsWorkerApi} on its parentPort; the main
+ * thread exposes {@link JsHostApi} (BLS calls, log lines) on a MessageChannel port it hands
+ * over in `init` (a port of its own, not `Comlink.proxy`, so the main side can unref it: an
+ * idle model must not keep the process alive).
  *
- * Hand-written over `postMessage`, like the onnxruntime worker's (ort-protocol.ts), rather
- * than comlink: the dependency rule keeps comlink out of node-host (it is the browser
- * host's), and the traffic here is two-way (the worker calls back into the server for BLS)
- * with cancellation and error codes, which comlink does not carry (an error crossing it
- * keeps only name, message and stack).
+ * Errors: comlink rebuilds a thrown `Error` as a bare Error (name, message and stack only),
+ * which would turn every INVALID_ARG into INTERNAL. Both sides therefore reject with a plain
+ * {@link CrossingError} object (comlink clones a non-Error value unchanged), as the browser
+ * host's onnxruntime-web worker does (browser-host/worker-protocol.ts). Per-request errors of
+ * an execution are not rejections: they are entries of its result array.
  *
- * Main → worker requests carry an `id` and are answered exactly once with a `reply` of the
- * same id. The worker → main `bls` calls carry a `callId` and are answered with a
- * `bls-result`. Errors travel as plain WireErrors and are rebuilt as InferErrors.
+ * Cancellation: comlink has none, so `cancel(requestId)` and `cancelInfer(callId)` are calls
+ * of their own; comlink keeps the order of calls on one port, so a cancel always arrives
+ * after the call it cancels.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { ModelConfig } from '../core/model-config.ts';
 import type { Parameters } from '../protocol/infer.ts';
-import type { WireError } from '../protocol/errors.ts';
+import { InferError, isInferError, type WireError } from '../protocol/errors.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 
 /**
@@ -39,13 +44,14 @@ export interface JsModuleSpec {
   url: string;
 }
 
-/** One request of an execution, on the wire. */
+/** One request of an execution as it crosses: `id` is what `cancel` names. */
 export interface JsWireRequest {
+  id: number;
   inputs: Tensor[];
   outputNames: string[];
 }
 
-/** One request's answer, on the wire: outputs in `outputNames` order, or its error. */
+/** One request's answer: outputs in `outputNames` order, or its error. */
 export type JsWireResult = { outputs: Tensor[] } | { error: WireError };
 
 /** A BLS call as the worker sends it (already checked and packed). */
@@ -59,39 +65,59 @@ export interface JsWireBlsRequest {
   timeout_ms?: number;
 }
 
-/** A BLS answer on the wire. */
+/** A BLS answer as it crosses. */
 export interface JsWireBlsResponse {
   model_name: string;
   model_version: string;
   outputs: Tensor[];
 }
 
-/** Main → worker. */
-export type JsToWorker =
-  /** Import the model and run its `initialize(args)`. Answers null. */
-  | { op: 'init'; id: number; module: JsModuleSpec; args: JsModelArgs; label: string }
-  /** Run `execute(requests)`. Answers JsWireResult[] (one per request). */
-  | { op: 'execute'; id: number; requests: JsWireRequest[] }
-  /** Not answered: request `index` of execution `target` was cancelled (its signal aborts). */
-  | { op: 'cancel'; target: number; index: number }
-  /** Run `finalize()`. Answers null. */
-  | { op: 'finalize'; id: number }
-  /** The answer to the worker's BLS call `callId`. */
-  | { op: 'bls-result'; callId: number; ok: true; response: JsWireBlsResponse }
-  | { op: 'bls-result'; callId: number; ok: false; error: WireError };
-
 /** Log levels a model may write at (`log.info(…)` in the model). */
 export type JsLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-/** Worker → main. */
-export type JsFromWorker =
-  | { kind: 'reply'; id: number; ok: true; value: unknown }
-  | { kind: 'reply'; id: number; ok: false; error: WireError }
-  /** The model calls another model (BLS). */
-  | { kind: 'bls'; callId: number; request: JsWireBlsRequest }
+/** What the worker exposes. Every method rejects with a {@link CrossingError}. */
+export interface JsWorkerApi {
+  /**
+   * Imports the model and runs its `initialize(args)`. `host` is the port the main thread
+   * serves {@link JsHostApi} on (transferred). `label` names the model in messages.
+   */
+  init(host: MessagePort, module: JsModuleSpec, args: JsModelArgs, label: string): Promise<void>;
+  /** Runs `execute(requests)`: one result per request, in order (tensors transferred). */
+  execute(requests: JsWireRequest[]): Promise<JsWireResult[]>;
+  /** Request `requestId` was cancelled: its `signal` aborts. Unknown ids are ignored. */
+  cancel(requestId: number): void;
+  /** Runs `finalize()`. */
+  finalize(): Promise<void>;
+}
+
+/** What the main thread exposes to the worker. `infer` rejects with a {@link CrossingError}. */
+export interface JsHostApi {
+  /** Serves BLS call `callId` through the server's callModel (tensors transferred both ways). */
+  infer(callId: number, request: JsWireBlsRequest): Promise<JsWireBlsResponse>;
   /** The model gave up on BLS call `callId` (its signal aborted). */
-  | { kind: 'bls-cancel'; callId: number }
-  | { kind: 'log'; level: JsLogLevel; message: string; fields?: Record<string, unknown> };
+  cancelInfer(callId: number): void;
+  log(level: JsLogLevel, message: string, fields?: Record<string, unknown>): void;
+}
+
+/** An error as it crosses the worker boundary: an InferError's fields on a plain object. */
+export interface CrossingError extends WireError {
+  name: 'InferError';
+}
+
+/** What an exposed method throws for `e` (already a WireError). */
+export function toCrossingError(e: WireError): CrossingError {
+  return { name: 'InferError', code: e.code, message: e.message, reason: e.reason };
+}
+
+/**
+ * Rebuilds an InferError from whatever a comlink call rejected with: a {@link CrossingError},
+ * or (a value that could not be cloned, comlink's own failure) anything else, which
+ * `otherwise` words.
+ */
+export function fromCrossingError(e: unknown, otherwise: (message: string) => InferError): InferError {
+  if (isInferError(e)) return new InferError(e.code, e.message, e.reason);
+  return otherwise(e instanceof Error ? e.message : String((e as { message?: unknown } | null)?.message ?? e));
+}
 
 /**
  * The worker entry, a `.ts` file Node runs with its type stripping (also under vitest, which

@@ -1,7 +1,9 @@
 /**
  * Worker thread that holds one instance of a JS model (`model.js`, `model.mjs` or `model.ts`),
  * so a model that computes for a long time, or never yields, does not block the server's
- * event loop. The main thread's end is js-model-client.ts; messages are in js-model-protocol.ts.
+ * event loop. Exposes {@link JsWorkerApi} over comlink; the main thread's end is
+ * js-model-client.ts; the contract (and why errors cross as plain objects) is in
+ * js-model-protocol.ts.
  *
  * The model is a module exporting, like Triton's Python backend (`TritonPythonModel`):
  *   initialize(args)             optional; args = JsModelArgs + { infer, log }
@@ -13,20 +15,22 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { ModelConfig, ModelOutput } from '../core/model-config.ts';
 import type { DataType } from '../protocol/datatypes.ts';
 import { configTypeToDataType } from '../protocol/datatypes.ts';
-import { InferError, type WireError } from '../protocol/errors.ts';
+import { InferError } from '../protocol/errors.ts';
 import type { Parameters } from '../protocol/infer.ts';
 import type { Tensor } from '../protocol/tensor.ts';
-import type {
-  JsFromWorker, JsLogLevel, JsToWorker, JsWireBlsRequest, JsWireBlsResponse, JsWireRequest, JsWireResult,
+import {
+  fromCrossingError, toCrossingError, type JsHostApi, type JsLogLevel, type JsModelArgs, type JsModuleSpec,
+  type JsWireBlsRequest, type JsWireBlsResponse, type JsWireRequest, type JsWireResult, type JsWorkerApi,
 } from './js-model-protocol.ts';
 import { bytesToStrings, modelError, modelWireError, packTensors, toTensor } from './js-model-tensors.ts';
 
-const port = parentPort;
-if (!port) throw new Error('js-model.worker.ts runs as a worker thread only');
+if (!parentPort) throw new Error('js-model.worker.ts runs as a worker thread only');
 
 /** The three entry points, bound to whatever object defines them. */
 interface ModelHooks {
@@ -50,26 +54,33 @@ let hooks: ModelHooks | undefined;
 let config: ModelConfig | undefined;
 /** `model 'x' version 1`, as messages name the model. */
 let label = 'JavaScript model';
-/** Per running execution, one AbortController per request (aborted by `cancel`). */
-const executions = new Map<number, AbortController[]>();
-/** BLS calls waiting for the main thread's answer. */
-const blsCalls = new Map<number, { resolve: (r: JsWireBlsResponse) => void; reject: (e: InferError) => void }>();
+/** The main thread's BLS and log endpoint, from `init`. */
+let host: Comlink.Remote<JsHostApi> | undefined;
+/** The requests of running executions by id, each with the AbortController `cancel` aborts. */
+const running = new Map<number, AbortController>();
 let nextCallId = 1;
 
-function post(message: JsFromWorker, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(message, transfer);
+function hostApi(): Comlink.Remote<JsHostApi> {
+  if (!host) throw new InferError('INTERNAL', `${label}: the worker has no connection to the server yet`, 'BACKEND');
+  return host;
+}
+
+/** `fields` when it can be cloned; else its text (functions, class instances with private state). */
+function cloneable(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (fields === undefined) return undefined;
+  try {
+    structuredClone(fields);
+    return fields;
+  } catch {
+    return { fields: String(fields) };
+  }
 }
 
 /** The model's logger: lines go to the server's log, tagged with the model. */
 const log = Object.freeze(Object.fromEntries((['debug', 'info', 'warn', 'error'] as const).map((level: JsLogLevel) => [
   level,
   (message: unknown, fields?: Record<string, unknown>) => {
-    try {
-      post({ kind: 'log', level, message: String(message), fields });
-    } catch {
-      // Fields that cannot be cloned (functions, class instances with private state) go as text.
-      post({ kind: 'log', level, message: String(message), fields: { fields: String(fields) } });
-    }
+    hostApi().log(level, String(message), cloneable(fields)).catch(() => { /* the server is gone; nothing to tell */ });
   },
 ])) as Record<JsLogLevel, (message: unknown, fields?: Record<string, unknown>) => void>);
 
@@ -96,18 +107,23 @@ function infer(request: BlsRequestLike): Promise<BlsResponse> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw modelError(`${where}: 'signal' must be an AbortSignal (e.g. request.signal)`);
     if (signal?.aborted) throw new InferError('CANCELLED', `${where}: cancelled before it was sent`, 'CANCELED');
 
+    const api = hostApi();
+    // Copies the model's tensors into fresh buffers, so transferring them leaves the model's arrays intact.
     const packed = packTensors(inputs);
     const callId = nextCallId++;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
     const onAbort = () => {
-      if (!blsCalls.delete(callId)) return;
-      post({ kind: 'bls-cancel', callId });
+      if (!settle()) return;
+      api.cancelInfer(callId).catch(() => { /* the server is gone: the call is over anyway */ });
       reject(new InferError('CANCELLED', `${where}: cancelled`, 'CANCELED'));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    blsCalls.set(callId, {
-      resolve: (r) => { signal?.removeEventListener('abort', onAbort); resolve(blsResponse(r)); },
-      reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
-    });
     const wire: JsWireBlsRequest = {
       model_name: modelName, inputs: packed.tensors,
       ...(version !== undefined ? { model_version: String(version) } : {}),
@@ -115,13 +131,11 @@ function infer(request: BlsRequestLike): Promise<BlsResponse> {
       ...(params !== undefined ? { parameters: params as Parameters } : {}),
       ...(timeout !== undefined ? { timeout_ms: timeout } : {}),
     };
-    try {
-      post({ kind: 'bls', callId, request: wire }, packed.transfer);
-    } catch (e) {
-      blsCalls.delete(callId);
-      signal?.removeEventListener('abort', onAbort);
-      throw modelError(`${where}: could not send the call: ${(e as Error).message}`);
-    }
+    api.infer(callId, Comlink.transfer(wire, packed.transfer)).then(
+      (r) => { if (settle()) resolve(blsResponse(r)); },
+      // An answer after the model gave up (settled) is dropped.
+      (e: unknown) => { if (settle()) reject(fromCrossingError(e, (m) => modelError(`${where} failed: ${m}`))); },
+    );
   });
 }
 
@@ -272,32 +286,39 @@ function importFailure(e: unknown, url: string): string {
 }
 
 /** Imports the model and runs initialize. Errors are worded for a load failure (the registry names the model). */
-async function init(req: Extract<JsToWorker, { op: 'init' }>): Promise<null> {
-  label = req.label;
+async function init(hostPort: MessagePort, module: JsModuleSpec, args: JsModelArgs, modelLabel: string): Promise<void> {
+  label = modelLabel;
   if (hooks) throw new InferError('INTERNAL', `${label}: this worker already holds the model`);
-  config = req.args.model_config;
-  const file = decodeURIComponent(new URL(req.module.url).pathname.split('/').pop() ?? '');
+  host = Comlink.wrap<JsHostApi>(nodeEndpoint(hostPort));
+  config = args.model_config;
+  const file = decodeURIComponent(new URL(module.url).pathname.split('/').pop() ?? '');
   let mod: Record<string, unknown>;
   try {
-    mod = await import(req.module.url) as Record<string, unknown>;
+    mod = await import(module.url) as Record<string, unknown>;
   } catch (e) {
-    throw new InferError('INVALID_ARG', `could not import ${file}: ${importFailure(e, req.module.url)}`);
+    throw new InferError('INVALID_ARG', `could not import ${file}: ${importFailure(e, module.url)}`);
   }
   const h = resolveHooks(mod, file);
   try {
-    await h.initialize?.({ ...req.args, infer, log });
+    await h.initialize?.({ ...args, infer, log });
   } catch (e) {
     const w = modelWireError(e, 'initialize failed: ');
     throw new InferError(w.code, w.message, w.reason);
   }
   hooks = h;
-  return null;
 }
 
-async function execute(id: number, requests: JsWireRequest[]): Promise<JsWireResult[]> {
+/**
+ * Runs `execute`. Each request's AbortController is registered before the first await, so a
+ * `cancel` (which comlink delivers after this call) always finds it.
+ */
+async function execute(requests: JsWireRequest[]): Promise<JsWireResult[]> {
   const h = requireHooks();
-  const controllers = requests.map(() => new AbortController());
-  executions.set(id, controllers);
+  const controllers = requests.map((r) => {
+    const c = new AbortController();
+    running.set(r.id, c);
+    return c;
+  });
   try {
     const views = requests.map((r, i) => makeRequest(r, controllers[i].signal));
     let responses: unknown;
@@ -315,11 +336,11 @@ async function execute(id: number, requests: JsWireRequest[]): Promise<JsWireRes
     const n = requests.length;
     return responses.map((resp, i) => toWireResult(resp, requests[i], n > 1 ? `${label}: response ${i}` : label));
   } finally {
-    executions.delete(id);
+    for (const r of requests) running.delete(r.id);
   }
 }
 
-async function finalize(): Promise<null> {
+async function finalize(): Promise<void> {
   const h = hooks;
   hooks = undefined;
   try {
@@ -328,59 +349,35 @@ async function finalize(): Promise<null> {
     const w = modelWireError(e, `${label}: finalize failed: `);
     throw new InferError(w.code, w.message, w.reason);
   }
-  return null;
 }
 
-/** Sends the answer to request `id`; outputs' buffers are fresh copies, so they are transferred. */
-function reply(id: number, value: unknown, transfer: ArrayBuffer[] = []): void {
+/** Outputs copied into fresh buffers (the model may keep its arrays), marked for transfer. */
+function transferable(results: JsWireResult[]): JsWireResult[] {
+  const transfer: ArrayBuffer[] = [];
+  const packed = results.map((r): JsWireResult => {
+    if ('error' in r) return r;
+    const p = packTensors(r.outputs);
+    transfer.push(...p.transfer);
+    return { outputs: p.tensors };
+  });
+  return Comlink.transfer(packed, transfer);
+}
+
+/** Runs an exposed method; what it throws crosses as a plain object, so its code survives. */
+async function crossing<T>(run: () => Promise<T>): Promise<T> {
   try {
-    post({ kind: 'reply', id, ok: true, value }, transfer);
+    return await run();
   } catch (e) {
-    replyError(id, { code: 'INTERNAL', message: `${label}: could not send the answer: ${(e as Error).message}`, reason: 'BACKEND' });
+    throw toCrossingError(modelWireError(e, ''));
   }
 }
 
-function replyError(id: number, error: WireError): void {
-  post({ kind: 'reply', id, ok: false, error });
-}
-
-function fail(id: number, e: unknown): void {
-  replyError(id, modelWireError(e, ''));
-}
-
-port.on('message', (m: JsToWorker) => {
-  switch (m.op) {
-    case 'init':
-      init(m).then((v) => reply(m.id, v), (e: unknown) => fail(m.id, e));
-      return;
-    case 'execute':
-      execute(m.id, m.requests).then((results) => {
-        const transfer: ArrayBuffer[] = [];
-        const packed = results.map((r): JsWireResult => {
-          if ('error' in r) return r;
-          const p = packTensors(r.outputs);
-          transfer.push(...p.transfer);
-          return { outputs: p.tensors };
-        });
-        reply(m.id, packed, transfer);
-      }, (e: unknown) => fail(m.id, e));
-      return;
-    case 'cancel':
-      executions.get(m.target)?.[m.index]?.abort(new InferError('CANCELLED', `${label}: request cancelled`, 'CANCELED'));
-      return;
-    case 'finalize':
-      finalize().then((v) => reply(m.id, v), (e: unknown) => fail(m.id, e));
-      return;
-    case 'bls-result': {
-      const call = blsCalls.get(m.callId);
-      if (!call) return; // the model gave up on it meanwhile
-      blsCalls.delete(m.callId);
-      if (m.ok) call.resolve(m.response);
-      else call.reject(new InferError(m.error.code, m.error.message, m.error.reason));
-      return;
-    }
-    default:
-      // Unknown messages are a programming error on the main side; nothing to answer.
-      return;
-  }
-});
+const api: JsWorkerApi = {
+  init: (hostPort, module, args, modelLabel) => crossing(() => init(hostPort, module, args, modelLabel)),
+  execute: (requests) => crossing(async () => transferable(await execute(requests))),
+  cancel: (requestId) => {
+    running.get(requestId)?.abort(new InferError('CANCELLED', `${label}: request cancelled`, 'CANCELED'));
+  },
+  finalize: () => crossing(finalize),
+};
+Comlink.expose(api, nodeEndpoint(parentPort));

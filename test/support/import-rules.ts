@@ -23,7 +23,9 @@ const PACKAGES_ALLOWED: Record<Folder, (pkg: string) => boolean> = {
   core: () => false,
   mesh: (p) => (p === 'libp2p' || p.startsWith('@libp2p/') || p.startsWith('@chainsafe/') || p.startsWith('@multiformats/')
     || p.startsWith('it-') || p === 'uint8arrays' || p === 'protons-runtime' || p === 'uint8arraylist') && p !== '@libp2p/tcp',
-  'node-host': (p) => p !== 'onnxruntime-web' && p !== 'comlink',
+  // comlink is allowed: the JS model backend's worker threads speak it (js-model-client.ts),
+  // as the browser host's worker does; it is runtime-neutral. onnxruntime-web is the browser's.
+  'node-host': (p) => p !== 'onnxruntime-web',
   'browser-host': (p) => p !== 'onnxruntime-node' && !p.startsWith('@libp2p/tcp'),
 };
 

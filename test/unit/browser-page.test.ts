@@ -10,6 +10,7 @@ import { chooseProvider, detectFeatures, type BrowserFeatures } from '../../brow
 import { DEFAULT_BUDGET_BYTES } from '../../browser-host/model-choice.ts';
 import { readPageConfig } from '../../browser-host/page-config.ts';
 import { tabConfig, tabConfigJson } from '../../browser-host/tab-config.ts';
+import { throughputSvg } from '../../browser-host/status-panel.ts';
 import { FsModelSource } from '../../node-host/model-source-fs.ts';
 import { EXAMPLES } from '../support/test-server.ts';
 
@@ -88,4 +89,12 @@ describe('the config a tab loads a model with', () => {
     // a model without config.pbtxt gets just the two fields (auto-complete does the rest)
     expect(JSON.parse(await tabConfigJson(new FsModelSource(EXAMPLES), 'autocomplete_add'))).toEqual({ instance_group: [{ count: 1, kind: 'KIND_AUTO' }], version_policy: { latest: { num_versions: 1 } } });
   });
+});
+
+test('the throughput chart is an SVG polyline scaled to the largest sample', () => {
+  const svg = throughputSvg([0, 5, 10], 100, 50);
+  expect(svg).toContain('<polyline points="0.0,48.0 50.0,33.0 100.0,18.0"');
+  expect(svg).toContain('max 10.0/s');
+  expect(svg).toContain('now 10.0 items/s');
+  expect(throughputSvg([])).not.toContain('<polyline');
 });
