@@ -8,7 +8,7 @@
  * Each side runs back-to-back `session.run` on a pre-built batch for `--seconds` per batch size
  * after a warm-up, reading the output back (as a server must), with the same thread count
  * (default: every core). Rounds interleave the sides; the table shows each side's best round
- * and the median over rounds of the ratio measured within a round. The browser side runs in a Web Worker of a cross-origin isolated page
+ * (other work on a shared machine only slows a round down), the notes the ratio within a round. The browser side runs in a Web Worker of a cross-origin isolated page
  * (COOP/COEP, so WASM gets its threads), like the contributor page does. Outputs are compared
  * with onnxruntime-node's (max |diff|) so a fast wrong answer cannot pass as a result.
  *
@@ -205,9 +205,9 @@ async function main(): Promise<void> {
     await page.waitForFunction(() => (globalThis as { benchReady?: boolean }).benchReady === true);
     const { loaded, failed } = await loadProviders(page);
     notes = [...[...loaded].map(([p, d]) => `${p}: ${d}`), ...[...failed].map(([p, e]) => `${p}: FAILED: ${e}`)];
-    // Interleaved: each round measures every side at each batch size back to back, so a burst of
-    // load from elsewhere on a shared machine hits all sides alike, and the median over rounds
-    // drops a disturbed round.
+    // Interleaved: each round measures every side at each batch size back to back, so slow
+    // drifts of the machine's load affect all sides alike; several rounds let the best one
+    // stand for each side.
     for (let r = 1; r <= rounds; r++) {
       for (const [i, b] of batches.entries()) {
         process.stdout.write(`round ${r}/${rounds}, batch ${b}: onnxruntime-node`);
@@ -233,19 +233,22 @@ async function main(): Promise<void> {
     align: ['r', 'r', 'r', ...measured.flatMap(() => ['r', 'r', 'r', 'r'] as const)],
     rows: [],
   };
+  const sameRound: string[] = [];
   for (const [i, b] of batches.entries()) {
     const nodeRounds = cells.get('node')![i];
     const n = best(nodeRounds);
     const row = [String(b), rate(n.itemsPerSec), num(n.runP50Ms, 2)];
     for (const p of measured) {
       const c = best(cells.get(p)![i]);
-      row.push(rate(c.itemsPerSec), num(c.runP50Ms, 2), `${medianRatio(cells.get(p)![i], nodeRounds).toPrecision(2)}×`, maxAbsDiff(c.output, n.output).toExponential(1));
+      row.push(rate(c.itemsPerSec), num(c.runP50Ms, 2), `${(c.itemsPerSec / n.itemsPerSec).toPrecision(2)}×`, maxAbsDiff(c.output, n.output).toExponential(1));
+      sameRound.push(`${p}/node batch ${b}: ${medianRatio(cells.get(p)![i], nodeRounds).toPrecision(2)}×`);
     }
     table.rows.push(row);
   }
   const spread = [...cells].map(([side, perBatch]) => `${side} ${perBatch.map((cs) => `${rate(Math.min(...cs.map((c) => c.itemsPerSec)))}–${rate(Math.max(...cs.map((c) => c.itemsPerSec)))}`).join(' / ')}`);
   process.stdout.write('\n' + renderText(table) + '\n\n');
-  notes.push(`items/s and p50: the best of ${rounds} rounds; ratios: the median over rounds of (side / onnxruntime-node in the same round); range over rounds (items/s, per batch size): ${spread.join('; ')}`);
+  notes.push(`items/s, p50 and ratios: each side's best of ${rounds} rounds; range over rounds (items/s, per batch size): ${spread.join('; ')}`);
+  notes.push(`ratio within a round (median over rounds): ${sameRound.join(', ')}`);
   notes.push(`Chromium ${version}, onnxruntime-web ${ortWebVersion}, onnxruntime-node ${machine.onnxruntimeNode}; WebGPU in headless Chromium without a GPU is SwiftShader (CPU emulation), not a GPU.`);
   notes.push(`load average at the end ${loadavg()[0].toFixed(2)} (at the start ${machine.loadAvg1.toFixed(2)})`);
   process.stdout.write(notes.join('\n') + '\n');

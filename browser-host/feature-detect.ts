@@ -15,6 +15,11 @@ export interface BrowserFeatures {
   /** A WebGPU adapter was granted; its description when so. */
   webgpu: boolean;
   adapter?: string;
+  /**
+   * The adapter is a software rasteriser (SwiftShader, llvmpipe, a fallback adapter): WebGPU
+   * then runs on the CPU, measured about 1,000× slower than WASM (docs/PERFORMANCE.md §11).
+   */
+  softwareAdapter?: boolean;
   /** Why there is no adapter (empty when there is one). */
   webgpuReason: string;
   crossOriginIsolated: boolean;
@@ -55,6 +60,13 @@ export function describeAdapter(a: AdapterLike): string {
   return a.isFallbackAdapter ? `${name} (software fallback)` : name;
 }
 
+/** True for adapters that emulate a GPU on the CPU (by flag, or by the known software names). */
+export function isSoftwareAdapter(a: AdapterLike): boolean {
+  if (a.isFallbackAdapter) return true;
+  const i = a.info ?? {};
+  return /swiftshader|llvmpipe|lavapipe|software|microsoft basic render/i.test([i.vendor, i.architecture, i.device, i.description].join(' '));
+}
+
 /** Reads the environment; never throws. */
 export async function detectFeatures(scope: FeatureScope = globalThis as unknown as FeatureScope): Promise<BrowserFeatures> {
   const nav = scope.navigator;
@@ -77,7 +89,7 @@ export async function detectFeatures(scope: FeatureScope = globalThis as unknown
     if (adapter === null) {
       return { webgpu: false, webgpuReason: 'the browser has WebGPU but granted no adapter (no GPU, or the GPU/driver is blocklisted: see chrome://gpu)', ...base };
     }
-    return { webgpu: true, adapter: describeAdapter(adapter), webgpuReason: '', ...base };
+    return { webgpu: true, adapter: describeAdapter(adapter), softwareAdapter: isSoftwareAdapter(adapter), webgpuReason: '', ...base };
   } catch (e) {
     return { webgpu: false, webgpuReason: `requesting a WebGPU adapter failed: ${(e as Error)?.message ?? String(e)}`, ...base };
   }
@@ -86,7 +98,8 @@ export async function detectFeatures(scope: FeatureScope = globalThis as unknown
 /**
  * Picks the provider for a request and the WASM thread count.
  * - `wasm`: WASM, as asked.
- * - `webgpu`/`auto` with an adapter: WebGPU.
+ * - `webgpu` with an adapter: WebGPU. `auto` with a hardware adapter: WebGPU; with a software
+ *   one (SwiftShader: a GPU emulated on the CPU, about 1,000× slower than WASM): WASM.
  * - `webgpu`/`auto` without one: WASM, with the reason there is no WebGPU.
  * Threads: up to `maxThreads` when cross-origin isolated, else 1 with the reason.
  */
@@ -97,6 +110,12 @@ export function chooseProvider(f: BrowserFeatures, request: ProviderRequest, max
     ? `${threads} WASM thread${threads === 1 ? '' : 's'} (page is cross-origin isolated, ${f.hardwareConcurrency} cores)`
     : '1 WASM thread: the page is not cross-origin isolated (its server must send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
   if (request === 'wasm') return { provider: 'wasm', reason: 'WASM, as requested (provider=wasm)', threads, threadsReason };
+  if (f.webgpu && request === 'auto' && f.softwareAdapter) {
+    return {
+      provider: 'wasm', threads, threadsReason,
+      reason: `WASM (automatic): the only WebGPU adapter is ${f.adapter ?? 'a software one'}, which emulates a GPU on the CPU and runs models far slower than WASM; use provider=webgpu to force it`,
+    };
+  }
   if (f.webgpu) {
     return { provider: 'webgpu', reason: `WebGPU on ${f.adapter ?? 'an adapter'}${request === 'auto' ? ' (automatic: an adapter is available)' : ''}`, threads, threadsReason };
   }

@@ -21,9 +21,8 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../core/logger.ts';
-import { ContributeTemplateError } from './contribute-page.ts';
 import { ContributeBundleError, isOrtRuntimeFile, ortDistDir, type BundleFile, type ContributeBundler } from './contribute-bundle.ts';
-import { browserBootstrap, CONTRIBUTE_TEMPLATE, renderContributePage, type ContributeConfig } from './contribute-page.ts';
+import { browserBootstrap, CONTRIBUTE_TEMPLATE, ContributeTemplateError, renderContributePage, type ContributeConfig } from './contribute-page.ts';
 
 /** The page's path; its assets live under `${CONTRIBUTE_PATH}/`. */
 export const CONTRIBUTE_PATH = '/contribute';

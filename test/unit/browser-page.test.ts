@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseModelConfigJson, parseModelConfigText } from '../../core/model-config-parse.ts';
-import { chooseProvider, detectFeatures, type BrowserFeatures } from '../../browser-host/feature-detect.ts';
+import { chooseProvider, detectFeatures, isSoftwareAdapter, type BrowserFeatures } from '../../browser-host/feature-detect.ts';
 import { DEFAULT_BUDGET_BYTES } from '../../browser-host/model-choice.ts';
 import { readPageConfig } from '../../browser-host/page-config.ts';
 import { tabConfig, tabConfigJson } from '../../browser-host/tab-config.ts';
@@ -62,6 +62,17 @@ describe('execution provider choice', () => {
     expect(chooseProvider(base, 'wasm')).toMatchObject({ provider: 'wasm', reason: 'WASM, as requested (provider=wasm)' });
   });
 
+  test('auto prefers WASM over a software WebGPU adapter (SwiftShader); provider=webgpu still forces it', () => {
+    const soft = { ...base, adapter: 'google swiftshader', softwareAdapter: true };
+    const auto = chooseProvider(soft, 'auto');
+    expect(auto.provider).toBe('wasm');
+    expect(auto.reason).toMatch(/google swiftshader, which emulates a GPU on the CPU.*provider=webgpu to force it/);
+    expect(chooseProvider(soft, 'webgpu').provider).toBe('webgpu');
+    expect(isSoftwareAdapter({ info: { vendor: 'google', architecture: 'swiftshader' } })).toBe(true);
+    expect(isSoftwareAdapter({ info: { vendor: 'mesa', device: 'llvmpipe (LLVM 15.0.6, 256 bits)' } })).toBe(true);
+    expect(isSoftwareAdapter({ info: { vendor: 'nvidia', architecture: 'hopper' } })).toBe(false);
+  });
+
   test('WASM threads need a cross-origin isolated page; the reason names the headers', () => {
     expect(chooseProvider({ ...base, hardwareConcurrency: 2 }, 'wasm').threads).toBe(2);
     const plain = chooseProvider({ ...base, crossOriginIsolated: false }, 'wasm');
@@ -76,7 +87,7 @@ describe('execution provider choice', () => {
     expect((await detectFeatures(gpu(async () => null))).webgpuReason).toMatch(/granted no adapter/);
     expect((await detectFeatures(gpu(async () => { throw new Error('device lost'); }))).webgpuReason).toBe('requesting a WebGPU adapter failed: device lost');
     const ok = await detectFeatures(gpu(async () => ({ info: { vendor: 'google', architecture: 'swiftshader' }, isFallbackAdapter: true })));
-    expect(ok).toEqual({ webgpu: true, adapter: 'google swiftshader (software fallback)', webgpuReason: '', crossOriginIsolated: true, sharedArrayBuffer: true, secureContext: true, hardwareConcurrency: 3 });
+    expect(ok).toEqual({ webgpu: true, adapter: 'google swiftshader (software fallback)', softwareAdapter: true, webgpuReason: '', crossOriginIsolated: true, sharedArrayBuffer: true, secureContext: true, hardwareConcurrency: 3 });
   });
 });
 
