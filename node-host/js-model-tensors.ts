@@ -1,6 +1,6 @@
 /**
  * Tensors between the main thread and a JS model's worker, and tensors a JS model writes by
- * hand. Imported by both sides (backend-js.ts and js-model.worker.ts).
+ * hand. Imported by both sides (js-model-client.ts and js-model.worker.ts).
  *
  * Posting: every typed array is copied into a buffer of its own and that copy is
  * transferred, and a BYTES tensor's elements are packed into one buffer. A tensor from the
@@ -22,7 +22,7 @@ import { ownCopy } from './ort-tensors.ts';
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
-/** Tensors ready for `postMessage(value, transfer)`: compact copies, each buffer listed once. */
+/** Tensors ready for comlink's `transfer(value, buffers)`: compact copies, each buffer listed once. */
 export interface Packed {
   tensors: Tensor[];
   transfer: ArrayBuffer[];
@@ -195,7 +195,7 @@ export function modelWireError(e: unknown, prefix: string): WireError {
   return { code: known, message: text, reason: 'BACKEND' };
 }
 
-/** Rebuilds an InferError from its wire form (classes do not survive postMessage). */
+/** Rebuilds an InferError from its wire form (classes do not survive the thread boundary). */
 export function fromWireError(e: WireError): InferError {
   return new InferError(e.code, e.message, e.reason);
 }

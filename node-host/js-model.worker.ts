@@ -54,18 +54,18 @@ let hooks: ModelHooks | undefined;
 let config: ModelConfig | undefined;
 /** `model 'x' version 1`, as messages name the model. */
 let label = 'JavaScript model';
-/** The main thread's BLS and log endpoint, from `init`. */
-let host: Comlink.Remote<JsHostApi> | undefined;
+/** The main thread's BLS and log endpoint, from `init` (methods read once, as in js-model-client.ts). */
+let host: Pick<Comlink.Remote<JsHostApi>, keyof JsHostApi> | undefined;
 /** The requests of running executions by id, each with the AbortController `cancel` aborts. */
 const running = new Map<number, AbortController>();
 let nextCallId = 1;
 
-function hostApi(): Comlink.Remote<JsHostApi> {
+function hostApi(): Pick<Comlink.Remote<JsHostApi>, keyof JsHostApi> {
   if (!host) throw new InferError('INTERNAL', `${label}: the worker has no connection to the server yet`, 'BACKEND');
   return host;
 }
 
-/** `fields` when it can be cloned; else its text (functions, class instances with private state). */
+/** `fields` when it can be cloned; else its text (fields holding functions or other values structured clone refuses). */
 function cloneable(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (fields === undefined) return undefined;
   try {
@@ -289,7 +289,8 @@ function importFailure(e: unknown, url: string): string {
 async function init(hostPort: MessagePort, module: JsModuleSpec, args: JsModelArgs, modelLabel: string): Promise<void> {
   label = modelLabel;
   if (hooks) throw new InferError('INTERNAL', `${label}: this worker already holds the model`);
-  host = Comlink.wrap<JsHostApi>(nodeEndpoint(hostPort));
+  const remote = Comlink.wrap<JsHostApi>(nodeEndpoint(hostPort));
+  host = { infer: remote.infer, cancelInfer: remote.cancelInfer, log: remote.log };
   config = args.model_config;
   const file = decodeURIComponent(new URL(module.url).pathname.split('/').pop() ?? '');
   let mod: Record<string, unknown>;
