@@ -147,7 +147,12 @@ test('the real worker starts, picks a provider with a reason, and uses WASM thre
   const r = worker().ready;
   console.log(`[infermesh-test] provider ${r.provider}: ${r.reason}`);
   check(r.reason.length > 10, `a reason is given: '${r.reason}'`);
-  if (f.webgpu) same(r.provider, 'webgpu', `an adapter exists (${f.adapter}), so auto picks WebGPU (reason: ${r.reason}; webgpu: ${r.webgpu.reason})`);
+  if (f.webgpu && !f.softwareAdapter) same(r.provider, 'webgpu', `a hardware adapter exists (${f.adapter}), so auto picks WebGPU (reason: ${r.reason}; webgpu: ${r.webgpu.reason})`);
+  if (f.webgpu && f.softwareAdapter) {
+    // SwiftShader here: WebGPU on the CPU is ~1,000x slower than WASM, so auto takes WASM and says why.
+    same(r.provider, 'wasm', `only a software adapter (${f.adapter}), so auto picks WASM (reason: ${r.reason})`);
+    check(/emulates a GPU on the CPU/.test(r.reason), `the reason names the software adapter: '${r.reason}'`);
+  }
   same(r.threads, Math.min(DEFAULT_MAX_WASM_THREADS, navigator.hardwareConcurrency), 'WASM threads on an isolated page');
   check(/^1\.\d+/.test(r.ortVersion), `onnxruntime-web version: ${r.ortVersion}`);
 });
