@@ -155,6 +155,11 @@ export function chooseModels(init: ChoiceInit): ModelChoice {
   const candidates = init.offers.filter((o) => !loaded.has(o.name))
     .sort((a, b) => b.demand - a.demand || a.hosts.length - b.hosts.length || a.bytes - b.bytes || a.name.localeCompare(b.name));
   for (const o of candidates) {
+    // A model no tab can run (ensemble, JS model) is skipped for that reason, not counted against the maximum.
+    if (!TAB_PLATFORMS.includes(o.platform)) {
+      consider(o);
+      continue;
+    }
     if (loaded.size + out.load.length >= max) {
       out.skipped.push({ name: o.name, reason: `automatic mode serves at most ${max} models` });
       continue;

@@ -60,6 +60,13 @@ describe('choosing models', () => {
     expect(c.skipped[0].reason).toMatch(/platform 'python' does not run in a browser/);
   });
 
+  test('auto: models a tab cannot run (JS, ensembles) neither load nor use up the model limit', () => {
+    const offers = [offer('js', 10, { platform: 'javascript', demand: 9 }), offer('ens', 0, { platform: 'ensemble', demand: 9 }), offer('a', 10), offer('b', 10)];
+    const c = chooseModels({ offers, request: { mode: 'auto' }, budgetBytes: 1e9, autoMaxModels: 2 });
+    expect(c.load.map((o) => o.name).sort()).toEqual(['a', 'b']);
+    expect(c.skipped.map((s) => s.reason).sort()).toEqual([expect.stringMatching(/'ensemble' does not run/), expect.stringMatching(/'javascript' does not run/)]);
+  });
+
   test('auto: most demanded first, then the scarcer, then the smaller; at most the model limit; always within budget', () => {
     const offers = [
       offer('idle-small', 10), offer('busy-big', 5000, { demand: 9 }), offer('busy-small', 100, { demand: 9, hosts: ['p', 'q'] }),
