@@ -11,6 +11,7 @@ import type { Tensor } from '../protocol/tensor.ts';
 import { runSingle, type ModelInstance } from './backend.ts';
 import type { Clock } from './clock.ts';
 import { msToNs } from './clock.ts';
+import { DrainWaiters } from './drain-waiters.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import type { ModelConfig } from './model-config.ts';
@@ -58,7 +59,7 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
   readonly #idle: number[] = [];
   #executing = 0;
   #closed: string | undefined = undefined;
-  #drainWaiters: (() => void)[] = [];
+  readonly #drained = new DrainWaiters(() => this.#queue.length === 0 && this.#executing === 0);
 
   constructor(init: SchedulerInit) {
     if (init.instances.length === 0) throw internal(`model '${init.config.name}' has no instances to schedule on`);
@@ -89,12 +90,11 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
     // Queued: it leaves at once. Executing: the instance finishes and the result is dropped.
     if (entry.state === 'queued') this.#queue.remove(entry);
     entry.fail(cancelledError());
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   drain(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    return this.#drained.wait();
   }
 
   close(reason: string): void {
@@ -102,7 +102,7 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
     this.#closed = reason;
     const error = closedError(reason);
     for (let e = this.#queue.shift(); e !== null; e = this.#queue.shift()) e.fail(error);
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   #pump(): void {
@@ -160,18 +160,7 @@ export class DefaultScheduler implements Scheduler, EntryOwner {
       this.#executing--;
       this.#idle.push(index);
       this.#pump();
-      this.#checkDrained();
+      this.#drained.check();
     }
-  }
-
-  #isIdle(): boolean {
-    return this.#queue.length === 0 && this.#executing === 0;
-  }
-
-  #checkDrained(): void {
-    if (this.#drainWaiters.length === 0 || !this.#isIdle()) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w();
   }
 }

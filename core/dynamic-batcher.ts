@@ -31,9 +31,11 @@ import type { Tensor } from '../protocol/tensor.ts';
 import type { ModelInstance } from './backend.ts';
 import { concatBatch, splitBatch } from './batch-tensors.ts';
 import { outputUnion, sameBatchShape, selectOutputs } from './batch-key.ts';
-import type { Clock, TimerHandle } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { msToNs } from './clock.ts';
 import type { SchedulerInit } from './default-scheduler.ts';
+import { DelayTimer } from './delay-timer.ts';
+import { DrainWaiters } from './drain-waiters.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import type { ModelStats } from './model-stats.ts';
@@ -116,21 +118,13 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
   readonly #scratch: QueuedRequest[] = [];
   /** Set by #formBatch when it decides to wait: when the queue delay of the batch expires. */
   #waitUntil = Infinity;
-  #delayTimer: TimerHandle | undefined = undefined;
-  #delayTimerAt = Infinity;
+  /** The queue delay of the batch #formBatch waits for; its firing pumps with the delay reached. */
+  readonly #delayTimer: DelayTimer;
   #pumpScheduled = false;
   #closed: string | undefined = undefined;
-  #drainWaiters: (() => void)[] = [];
-  // Bound once, so scheduling a pump or arming the delay timer allocates no closure.
+  readonly #drained = new DrainWaiters(() => this.#queued === 0 && this.#inFlight === 0);
+  // Bound once, so scheduling a pump allocates no closure.
   readonly #runPump = (): void => this.#pump(-Infinity);
-  readonly #onDelayTimer = (): void => {
-    const due = this.#delayTimerAt;
-    this.#delayTimer = undefined;
-    this.#delayTimerAt = Infinity;
-    // Timers may fire a hair before the clock reads `due` (Node's timers run on the event
-    // loop's cached time); the delay this timer stands for has expired regardless.
-    this.#pump(due);
-  };
 
   constructor(init: DynamicBatcherInit) {
     const { config } = init;
@@ -138,6 +132,7 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
     this.#name = config.name;
     this.#instances = init.instances;
     this.#clock = init.clock;
+    this.#delayTimer = new DelayTimer(init.clock, (due) => this.#pump(due));
     this.#stats = init.stats;
     this.#logger = init.logger ?? silentLogger;
     const db = config.dynamic_batching;
@@ -201,7 +196,7 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
       entry.fail(cancelledError());
       // The request that left may have been holding a batch back (its shape, its age).
       this.#schedulePump();
-      this.#checkDrained();
+      this.#drained.check();
     } else {
       // Executing: answer now; the batch completes for the others and this result is dropped.
       entry.fail(cancelledError());
@@ -209,14 +204,13 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
   }
 
   drain(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    return this.#drained.wait();
   }
 
   close(reason: string): void {
     if (this.#closed !== undefined) return;
     this.#closed = reason;
-    this.#clearDelayTimer();
+    this.#delayTimer.clear();
     const error = closedError(reason);
     for (const level of this.#levels) {
       for (const list of [level.main, level.delayed]) {
@@ -226,7 +220,7 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
         }
       }
     }
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   /** REJECT timeout timer of a queued request. */
@@ -236,7 +230,7 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
     this.#unqueue(entry);
     entry.fail(timeoutExpiredError());
     this.#schedulePump();
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   /** Takes a queued entry out of its queue and cancels its timeout timer. */
@@ -258,7 +252,7 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
   /**
    * Forms and dispatches batches while instances are free, then arms or clears the delay
    * timer. `delayReached`: a clock time the queue delay is known to have reached (see
-   * #onDelayTimer); -Infinity otherwise.
+   * DelayTimer); -Infinity otherwise.
    */
   #pump(delayReached: number): void {
     this.#pumpScheduled = false;
@@ -272,9 +266,9 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
       }
       this.#dispatch(n, now);
     }
-    if (waitUntil !== Infinity) this.#armDelayTimer(waitUntil);
-    else this.#clearDelayTimer();
-    this.#checkDrained();
+    if (waitUntil !== Infinity) this.#delayTimer.arm(waitUntil);
+    else this.#delayTimer.clear();
+    this.#drained.check();
   }
 
   /**
@@ -400,7 +394,7 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
       this.#release(batch);
     }
     this.#schedulePump();
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   /** Runs a batch as one execution of the concatenated inputs, then slices the outputs per request. */
@@ -495,32 +489,5 @@ export class DynamicBatcher implements Scheduler, EntryOwner {
       });
     }
     this.#inFlight--;
-  }
-
-  #armDelayTimer(at: number): void {
-    if (this.#delayTimer !== undefined) {
-      if (this.#delayTimerAt === at) return;
-      this.#clock.clearTimer(this.#delayTimer);
-    }
-    this.#delayTimerAt = at;
-    this.#delayTimer = this.#clock.setTimer(this.#onDelayTimer, Math.max(0, at - this.#clock.now()));
-  }
-
-  #clearDelayTimer(): void {
-    if (this.#delayTimer === undefined) return;
-    this.#clock.clearTimer(this.#delayTimer);
-    this.#delayTimer = undefined;
-    this.#delayTimerAt = Infinity;
-  }
-
-  #isIdle(): boolean {
-    return this.#queued === 0 && this.#inFlight === 0;
-  }
-
-  #checkDrained(): void {
-    if (this.#drainWaiters.length === 0 || !this.#isIdle()) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w();
   }
 }

@@ -27,6 +27,7 @@ import type { InferInput, InferRequest, Parameters } from '../protocol/infer.ts'
 import type { Tensor } from '../protocol/tensor.ts';
 import type { Clock } from './clock.ts';
 import { msToNs } from './clock.ts';
+import { DrainWaiters } from './drain-waiters.ts';
 import { buildEnsembleGraph, checkEnsembleSteps, fitBatchDim, neededSteps, stepLabel } from './ensemble-graph.ts';
 import type { EnsembleGraph, EnsembleStep, ModelConfigLookup } from './ensemble-graph.ts';
 import { InflightLimit } from './inflight-limit.ts';
@@ -95,7 +96,7 @@ export class EnsembleScheduler implements Scheduler {
   readonly #limits: InflightLimit[];
   #active = 0;
   #closed: string | undefined = undefined;
-  #drainWaiters: (() => void)[] = [];
+  readonly #drained = new DrainWaiters(() => this.#active === 0);
 
   /** Throws INVALID_ARG when the ensemble is malformed or disagrees with a composing model this host serves. */
   constructor(init: EnsembleSchedulerInit) {
@@ -132,13 +133,12 @@ export class EnsembleScheduler implements Scheduler {
       return await this.#run(request, depth);
     } finally {
       this.#active--;
-      this.#checkDrained();
+      this.#drained.check();
     }
   }
 
   drain(): Promise<void> {
-    if (this.#active === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    return this.#drained.wait();
   }
 
   close(reason: string): void {
@@ -290,11 +290,6 @@ export class EnsembleScheduler implements Scheduler {
     }
     // Triton counts an ensemble's failures as OTHER (cancellations stay CANCELED).
     return new InferError(w.code, `${at} failed: ${w.message}`, w.code === 'CANCELLED' ? 'CANCELED' : 'OTHER');
-  }
-
-  #checkDrained(): void {
-    if (this.#active !== 0 || this.#drainWaiters.length === 0) return;
-    for (const w of this.#drainWaiters.splice(0)) w();
   }
 }
 

@@ -43,9 +43,11 @@ import type { Tensor } from '../protocol/tensor.ts';
 import type { ModelInstance } from './backend.ts';
 import { concatBatch, splitBatch } from './batch-tensors.ts';
 import { outputUnion, sameBatchShape, selectOutputs } from './batch-key.ts';
-import type { Clock, TimerHandle } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { msToNs } from './clock.ts';
 import type { SchedulerInit } from './default-scheduler.ts';
+import { DelayTimer } from './delay-timer.ts';
+import { DrainWaiters } from './drain-waiters.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import type { ModelStats } from './model-stats.ts';
@@ -116,17 +118,11 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
   #queued = 0;
   #executing = 0;
   #pumpScheduled = false;
-  #delayTimer: TimerHandle | undefined = undefined;
-  #delayTimerAt = Infinity;
+  /** The earliest queue delay a free instance waits for; its firing pumps with the delay reached. */
+  readonly #delayTimer: DelayTimer;
   #closed: string | undefined = undefined;
-  #drainWaiters: (() => void)[] = [];
+  readonly #drained = new DrainWaiters(() => this.#queued === 0 && this.#executing === 0);
   readonly #runPump = (): void => this.#pump(-Infinity);
-  readonly #onDelayTimer = (): void => {
-    const due = this.#delayTimerAt;
-    this.#delayTimer = undefined;
-    this.#delayTimerAt = Infinity;
-    this.#pump(due);
-  };
 
   constructor(init: SequenceBatcherInit) {
     const { config } = init;
@@ -140,6 +136,7 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
     this.#instances = init.instances;
     this.#gates = init.gates;
     this.#clock = init.clock;
+    this.#delayTimer = new DelayTimer(init.clock, (due) => this.#pump(due));
     this.#stats = init.stats;
     this.#logger = init.logger ?? silentLogger;
     this.#batching = config.max_batch_size > 0;
@@ -251,18 +248,17 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
     seq.closing = tail !== null ? tail.flags.end : seq.executing?.flags.end === true;
     this.#settleIdle(seq);
     this.#schedulePump();
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   drain(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    return this.#drained.wait();
   }
 
   close(reason: string): void {
     if (this.#closed !== undefined) return;
     this.#closed = reason;
-    this.#clearDelayTimer();
+    this.#delayTimer.clear();
     const error = closedError(reason);
     for (const seq of [...this.#sequences.values()]) {
       for (let r = seq.requests.shift(); r !== null; r = seq.requests.shift()) {
@@ -273,7 +269,7 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
     }
     this.#sequences.clear();
     while (this.#backlog.shift() !== null);
-    this.#checkDrained();
+    this.#drained.check();
   }
 
   // ---- sequences and slots ------------------------------------------------------------------
@@ -294,7 +290,7 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
         this.#logger.debug('sequence idle; its slot is released', { model: this.#name, sequence: formatSequenceId(seq.id) });
         this.#release(seq);
         this.#schedulePump();
-        this.#checkDrained();
+        this.#drained.check();
       }
     }, this.#idleMs);
   }
@@ -345,9 +341,9 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
       }
       this.#dispatch(inst, formed, now);
     }
-    if (waitUntil !== Infinity) this.#armDelayTimer(waitUntil);
-    else this.#clearDelayTimer();
-    this.#checkDrained();
+    if (waitUntil !== Infinity) this.#delayTimer.arm(waitUntil);
+    else this.#delayTimer.clear();
+    this.#drained.check();
   }
 
   /** True when two ready requests may share a batch: same input shapes and same state shapes. */
@@ -520,35 +516,6 @@ export class SequenceBatcher implements Scheduler, EntryOwner {
       else this.#settleIdle(seq);
     }
     this.#schedulePump();
-    this.#checkDrained();
-  }
-
-  // ---- timers and drain -----------------------------------------------------------------------
-
-  #armDelayTimer(at: number): void {
-    if (this.#delayTimer !== undefined) {
-      if (this.#delayTimerAt === at) return;
-      this.#clock.clearTimer(this.#delayTimer);
-    }
-    this.#delayTimerAt = at;
-    this.#delayTimer = this.#clock.setTimer(this.#onDelayTimer, Math.max(0, at - this.#clock.now()));
-  }
-
-  #clearDelayTimer(): void {
-    if (this.#delayTimer === undefined) return;
-    this.#clock.clearTimer(this.#delayTimer);
-    this.#delayTimer = undefined;
-    this.#delayTimerAt = Infinity;
-  }
-
-  #isIdle(): boolean {
-    return this.#queued === 0 && this.#executing === 0;
-  }
-
-  #checkDrained(): void {
-    if (this.#drainWaiters.length === 0 || !this.#isIdle()) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w();
+    this.#drained.check();
   }
 }

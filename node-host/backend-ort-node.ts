@@ -21,7 +21,8 @@ import type { ModelSignature } from '../core/model-config.ts';
 import { InferError } from '../protocol/errors.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import type { OrtExecutionProvider, OrtSessionOptions } from './ort-protocol.ts';
-import { errorMessage, inputTransferList, ortReason, ownCopy, toWireInput } from './ort-tensors.ts';
+import { ownCopy } from '../protocol/tensor-transfer.ts';
+import { errorMessage, inputTransferList, ortReason, toWireInput } from './ort-tensors.ts';
 import { OrtWorkerClient } from './ort-worker-client.ts';
 
 /** Options for {@link createOrtNodeBackends}. */

@@ -38,7 +38,9 @@ import type { MeshService } from '../mesh/mesh-service.ts';
 import { healthServerDefinition, inferenceServerDefinition, type InferenceRpc } from './grpc-service-definition.ts';
 import { GrpcHealthService } from './grpc-health.ts';
 import { modelMetadataToProto, repositoryIndexToProto, serverMetadataToProto, statisticsToProto } from './grpc-convert.ts';
-import { DEFAULT_MAX_BODY_BYTES, DRAIN_QUIET_MS } from './http-server.ts';
+import { DEFAULT_MAX_BODY_BYTES } from './http-server.ts';
+import { DRAIN_QUIET_MS, DrainTracker } from './drain-tracker.ts';
+import { orRemote } from './mesh-fallback.ts';
 
 /** Triton's default gRPC port (COMPAT-NOTES §0). */
 export const DEFAULT_GRPC_PORT = 8001;
@@ -106,21 +108,6 @@ function decodeMessage<T, O>(codec: { decode(buf: Uint8Array, opts?: O): T }, by
   }
 }
 
-/**
- * A local answer, or — when the model is unknown here (NOT_FOUND) — what the mesh knows of it
- * from its peers' reports; the local error stands when the mesh knows nothing either.
- */
-function orRemote<T>(local: () => T, remote: () => T | undefined): T {
-  try {
-    return local();
-  } catch (e) {
-    if (toWireError(e).code !== 'NOT_FOUND') throw e;
-    const r = remote();
-    if (r === undefined) throw e;
-    return r;
-  }
-}
-
 /** The gRPC endpoint of one InferenceServer (see the file comment): listen, drain, close. */
 export class KServeGrpcServer {
   readonly #core: InferenceServer;
@@ -129,12 +116,9 @@ export class KServeGrpcServer {
   readonly #limits: DecodeLimits;
   readonly #health: GrpcHealthService;
   readonly #streams = new Set<OpenStream>();
-  /** Unary calls being handled plus stream requests not yet answered (the drain waits for them). */
-  #inflight = 0;
+  /** Unary calls being handled plus stream requests not yet answered, and the last arrival: what the drain waits for. */
+  readonly #tracker = new DrainTracker();
   #draining = false;
-  #onIdle: (() => void)[] = [];
-  /** When the last call or stream message arrived (performance.now ms), for the drain's quiet period. */
-  #lastActivity = 0;
 
   constructor(core: InferenceServer, options: GrpcServerOptions) {
     this.#core = core;
@@ -169,7 +153,7 @@ export class KServeGrpcServer {
 
   /** Calls and stream requests received and not yet answered. */
   get inflight(): number {
-    return this.#inflight;
+    return this.#tracker.inflight;
   }
 
   /**
@@ -181,20 +165,7 @@ export class KServeGrpcServer {
   async drain(timeoutMs: number, quietMs = DRAIN_QUIET_MS): Promise<void> {
     this.beginDrain();
     const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      if (this.#inflight > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          this.#onIdle.push(() => { clearTimeout(timer); resolve(); });
-        });
-        continue;
-      }
-      const quietFor = performance.now() - this.#lastActivity;
-      if (quietFor >= quietMs) break;
-      await new Promise((r) => setTimeout(r, Math.min(quietMs - quietFor, left)));
-    }
+    await this.#tracker.settle(deadline, quietMs);
     for (const s of this.#streams) this.#closeStream(s);
     this.#health.close();
     const left = Math.max(0, deadline - performance.now());
@@ -223,15 +194,6 @@ export class KServeGrpcServer {
     return !this.#draining && this.#core.isReady();
   }
 
-  #begin(): void {
-    this.#lastActivity = performance.now();
-    this.#inflight++;
-  }
-
-  #end(): void {
-    if (--this.#inflight === 0 && this.#onIdle.length > 0) for (const f of this.#onIdle.splice(0)) f();
-  }
-
   /** An error as the gRPC status Triton sends (§2.6), logged when it is not a protocol error (a bug). */
   #status(e: unknown, rpc: string): ServerErrorResponse {
     const w = toWireError(e);
@@ -241,7 +203,7 @@ export class KServeGrpcServer {
 
   #unary(rpc: InferenceRpc, fn: Unary) {
     return (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => {
-      this.#begin();
+      this.#tracker.begin();
       let result: Uint8Array | Promise<Uint8Array>;
       try {
         result = fn(call.request, call);
@@ -250,7 +212,7 @@ export class KServeGrpcServer {
       }
       Promise.resolve(result)
         .then((bytes) => callback(null, bytes), (e: unknown) => callback(this.#status(e, rpc)))
-        .finally(() => this.#end());
+        .finally(() => this.#tracker.end());
     };
   }
 
@@ -385,7 +347,7 @@ export class KServeGrpcServer {
    * When the client half-closes, the stream ends once every request is answered.
    */
   #stream(call: ServerDuplexStream<Buffer, Uint8Array>): void {
-    this.#lastActivity = performance.now();
+    this.#tracker.touch();
     const cs = this.#callSignal(call);
     const s: OpenStream = { call, pending: 0, ended: false, closed: false, signal: cs };
     this.#streams.add(s);
@@ -398,7 +360,7 @@ export class KServeGrpcServer {
     call.on('error', () => undefined); // a failed write after the client left: nothing to do
     call.on('end', () => { s.ended = true; finish(); });
     call.on('data', (bytes: Buffer) => {
-      this.#begin();
+      this.#tracker.begin();
       s.pending++;
       let msg: pb.ModelInferRequest | undefined;
       void (async () => {
@@ -418,7 +380,7 @@ export class KServeGrpcServer {
           call.write(encodeStreamInferError(w.message, { id: msg?.id, modelName: msg?.modelName, modelVersion: msg?.modelVersion }));
         } finally {
           s.pending--;
-          this.#end();
+          this.#tracker.end();
           finish();
         }
       })();

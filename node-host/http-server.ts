@@ -15,6 +15,8 @@ import type { InferenceServer } from '../core/inference-server.ts';
 import type { Logger } from '../core/logger.ts';
 import type { MeshService } from '../mesh/mesh-service.ts';
 import { readBody } from './http-body.ts';
+import { DRAIN_QUIET_MS, DrainTracker } from './drain-tracker.ts';
+import { orRemote } from './mesh-fallback.ts';
 import type { ContributeRoute } from './contribute-route.ts';
 
 /** Options of the HTTP endpoint. */
@@ -33,12 +35,6 @@ export interface HttpServerOptions {
   logger: Logger;
 }
 
-/**
- * How long the listener must see no new connection or request before a drain closes it:
- * connections already in the kernel's accept queue are accepted within a few loop turns.
- */
-export const DRAIN_QUIET_MS = 250;
-
 /** Default body limit: Triton caps JSON inputs at 64 MiB; binary bodies may be larger. */
 export const DEFAULT_MAX_BODY_BYTES = 512 * 1024 * 1024;
 
@@ -49,19 +45,16 @@ export class KServeHttpServer {
   readonly #opts: HttpServerOptions;
   readonly #server: Server;
   readonly #limits: DecodeLimits;
-  /** HTTP requests received and not yet answered (the drain waits for them). */
-  #inflight = 0;
+  /** HTTP requests received and not yet answered, and the last arrival: what the drain waits for. */
+  readonly #tracker = new DrainTracker();
   #draining = false;
-  #onIdle: (() => void)[] = [];
-  /** When the last connection or request arrived (performance.now ms), for the drain's quiet period. */
-  #lastActivity = 0;
 
   constructor(core: InferenceServer, options: HttpServerOptions) {
     this.#core = core;
     this.#opts = options;
     this.#limits = options.limits ?? DEFAULT_DECODE_LIMITS;
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => { void this.#handle(req, res); });
-    this.#server.on('connection', () => { this.#lastActivity = performance.now(); });
+    this.#server.on('connection', () => this.#tracker.touch());
   }
 
   /** Starts listening; resolves with the bound port (port 0 binds a free one). */
@@ -85,20 +78,7 @@ export class KServeHttpServer {
   async drain(timeoutMs: number, quietMs = DRAIN_QUIET_MS): Promise<void> {
     this.beginDrain();
     const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      if (this.#inflight > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          this.#onIdle.push(() => { clearTimeout(timer); resolve(); });
-        });
-        continue;
-      }
-      const quietFor = performance.now() - this.#lastActivity;
-      if (quietFor >= quietMs) break;
-      await new Promise((r) => setTimeout(r, Math.min(quietMs - quietFor, left)));
-    }
+    await this.#tracker.settle(deadline, quietMs);
     await new Promise<void>((resolve) => {
       // closeIdleConnections spares connections that never sent a request (a client's spare
       // pooled socket, a browser's preconnect): Node counts them from their connect time, and
@@ -119,7 +99,7 @@ export class KServeHttpServer {
 
   /** HTTP requests received and not yet answered. */
   get inflight(): number {
-    return this.#inflight;
+    return this.#tracker.inflight;
   }
 
   /** Closes every connection at once (after the drain). */
@@ -130,11 +110,8 @@ export class KServeHttpServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // While draining, every answer closes its connection, so no connection outlives the drain.
     if (this.#draining) res.shouldKeepAlive = false;
-    this.#lastActivity = performance.now();
-    this.#inflight++;
-    res.once('close', () => {
-      if (--this.#inflight === 0 && this.#onIdle.length > 0) for (const f of this.#onIdle.splice(0)) f();
-    });
+    this.#tracker.begin();
+    res.once('close', () => this.#tracker.end());
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -291,21 +268,6 @@ export class KServeHttpServer {
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidArg('request body must be a JSON object');
     return parsed as Record<string, unknown>;
-  }
-}
-
-/**
- * A local answer, or — when the model is unknown here (NOT_FOUND) — what the mesh knows of it
- * from its peers' reports; the local error stands when the mesh knows nothing either.
- */
-function orRemote<T, R>(local: () => T, remote: () => R | undefined): T | R {
-  try {
-    return local();
-  } catch (e) {
-    if (toWireError(e).code !== 'NOT_FOUND') throw e;
-    const r = remote();
-    if (r === undefined) throw e;
-    return r;
   }
 }
 

@@ -19,6 +19,7 @@ import {
   type JsWireBlsRequest, type JsWireBlsResponse, type JsWorkerApi,
 } from './js-model-protocol.ts';
 import { fromWireError, packTensors } from './js-model-tensors.ts';
+import { watchWorker } from './worker-lifecycle.ts';
 
 /** Options for {@link JsWorkerClient}. */
 export interface JsWorkerClientInit {
@@ -75,7 +76,7 @@ export class JsWorkerClient {
   constructor(init: JsWorkerClientInit) {
     this.#init = init;
     this.#worker = new Worker(JS_WORKER_URL, { name: init.name });
-    live.add(this.#worker);
+    this.#exited = watchWorker(this.#worker, live, (reason) => this.#die(reason));
     // An idle instance must not keep the process alive; a pending call refs the worker.
     this.#worker.unref();
     const api = Comlink.wrap<JsWorkerApi>(nodeEndpoint(this.#worker));
@@ -97,15 +98,6 @@ export class JsWorkerClient {
     port1.unref();
     this.#hostPort = port1;
     this.#workerPort = port2;
-    this.#worker.on('error', (e: Error) => this.#die(`crashed: ${e?.message ?? String(e)}`));
-    this.#worker.on('messageerror', (e: Error) => this.#die(`sent a message that could not be read: ${e.message}`));
-    this.#exited = new Promise((resolve) => {
-      this.#worker.once('exit', (code: number) => {
-        live.delete(this.#worker);
-        this.#die(`exited with code ${code}`);
-        resolve();
-      });
-    });
   }
 
   /** Why the worker can no longer serve, or undefined while it can. */

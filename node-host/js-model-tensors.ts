@@ -17,7 +17,7 @@ import { DATATYPES, isDataType, typedArrayCtor } from '../protocol/datatypes.ts'
 import { ERROR_CODES, InferError, isInferError, type ErrorCode, type WireError } from '../protocol/errors.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import { elementCount } from '../protocol/tensor.ts';
-import { ownCopy } from './ort-tensors.ts';
+import { ownCopy } from '../protocol/tensor-transfer.ts';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');

@@ -12,14 +12,11 @@
  * onnxruntime-node (the worker is the only file that does).
  */
 import type { ModelSignature } from '../core/model-config.ts';
-import type { TypedTensorArray } from '../protocol/datatypes.ts';
 import type { WireError } from '../protocol/errors.ts';
+import type { OrtInput, OrtTensorType } from '../protocol/ort-tensor-map.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 
-/** ORT's tensor element type names (onnxruntime-common `Tensor.Type`), minus those KServe cannot carry. */
-export type OrtTensorType =
-  | 'bool' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int8' | 'int16' | 'int32' | 'int64'
-  | 'float16' | 'float32' | 'float64' | 'string';
+export type { OrtTensorType };
 
 /** An execution provider as onnxruntime-node's session options name it. */
 export type OrtExecutionProvider = 'cpu' | 'webgpu' | { name: 'cuda'; deviceId: number };
@@ -47,12 +44,7 @@ export interface OrtSessionOptions {
  * and checked, BYTES already decoded to strings, BOOL normalised, typed arrays compact
  * copies the worker may own. Built on the main thread by `toWireInput` (ort-tensors.ts).
  */
-export interface WireInput {
-  name: string;
-  type: OrtTensorType;
-  dims: number[];
-  data: TypedTensorArray | string[];
-}
+export type WireInput = OrtInput;
 
 /** What the main thread asks a worker to do. */
 export type OrtWorkerRequest =

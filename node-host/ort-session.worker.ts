@@ -15,7 +15,9 @@ import type * as Ort from 'onnxruntime-node';
 import { InferError, toWireError } from '../protocol/errors.ts';
 import type { Tensor } from '../protocol/tensor.ts';
 import type { OrtWorkerEnvelope, OrtWorkerReply, OrtWorkerRequest, WireInput } from './ort-protocol.ts';
-import { errorMessage, fromOrtOutput, outputTransferList, sessionSignature } from './ort-tensors.ts';
+import { outputTransferList } from '../protocol/tensor-transfer.ts';
+import { fromOrtOutput } from '../protocol/ort-tensor-map.ts';
+import { errorMessage, sessionSignature } from './ort-tensors.ts';
 
 /** Loads the package. A CommonJS module: `default` is its module.exports. */
 const importOrt = () => import('onnxruntime-node').then((m) => m.default);

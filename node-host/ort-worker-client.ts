@@ -12,6 +12,7 @@ import { InferError, type WireError } from '../protocol/errors.ts';
 import {
   ORT_WORKER_URL, type OrtWorkerEnvelope, type OrtWorkerReply, type OrtWorkerRequest, type OrtWorkerResults,
 } from './ort-protocol.ts';
+import { watchWorker } from './worker-lifecycle.ts';
 
 /** Options for {@link OrtWorkerClient}. */
 export interface OrtWorkerClientInit {
@@ -58,27 +59,18 @@ export class OrtWorkerClient {
   /** Why the worker is gone (set once, by the first of exit/error/close). */
   #deadReason: string | undefined;
   #closing = false;
-  #exited: Promise<void>;
+  readonly #exited: Promise<void>;
 
   constructor(init: OrtWorkerClientInit) {
     this.#subject = init.subject;
     this.#deathHint = init.deathHint ? `; ${init.deathHint}` : '';
     this.#logger = init.logger;
     this.#worker = new Worker(ORT_WORKER_URL, { name: init.name });
-    live.add(this.#worker);
+    this.#exited = watchWorker(this.#worker, live, (reason) => this.#die(reason));
     // An idle instance must not keep the process alive (an in-process session did not);
     // request() refs the worker while an answer is awaited, so a pending run does.
     this.#worker.unref();
     this.#worker.on('message', (m: OrtWorkerReply) => this.#onReply(m));
-    this.#worker.on('error', (e: Error) => this.#die(`crashed: ${e.message}`));
-    this.#worker.on('messageerror', (e: Error) => this.#die(`sent a message that could not be read: ${e.message}`));
-    this.#exited = new Promise((resolve) => {
-      this.#worker.once('exit', (code: number) => {
-        live.delete(this.#worker);
-        this.#die(`exited with code ${code}`);
-        resolve();
-      });
-    });
   }
 
   /** Why the worker can no longer serve, or undefined while it can. */

@@ -40,11 +40,11 @@ const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 // ---------------------------------------------------------------------------------------------
 // simple: Triton's classic example (server/docs/examples/model_repository/simple), as ONNX.
 
-/** config.pbtxt of `simple`, laid out field per line like Triton's own file (COMPAT-NOTES §3.14). */
-export const SIMPLE_CONFIG = `name: "simple"
-platform: "onnxruntime_onnx"
-max_batch_size: 8
-input [
+/**
+ * The `input` block of `simple`'s config.pbtxt, also `ensemble_add_mlp`'s: the ensemble takes
+ * simple's inputs and passes them straight to it.
+ */
+const SIMPLE_INPUTS_PBTXT = `input [
   {
     name: "INPUT0"
     data_type: TYPE_INT32
@@ -56,7 +56,13 @@ input [
     dims: [ 16 ]
   }
 ]
-output [
+`;
+
+/** config.pbtxt of `simple`, laid out field per line like Triton's own file (COMPAT-NOTES §3.14). */
+export const SIMPLE_CONFIG = `name: "simple"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+${SIMPLE_INPUTS_PBTXT}output [
   {
     name: "OUTPUT0"
     data_type: TYPE_INT32
@@ -348,19 +354,7 @@ export const ENSEMBLE_ADD_MLP_CONFIG = `# ensemble_add_mlp: an ensemble (no mode
 name: "ensemble_add_mlp"
 platform: "ensemble"
 max_batch_size: 8
-input [
-  {
-    name: "INPUT0"
-    data_type: TYPE_INT32
-    dims: [ 16 ]
-  },
-  {
-    name: "INPUT1"
-    data_type: TYPE_INT32
-    dims: [ 16 ]
-  }
-]
-output [
+${SIMPLE_INPUTS_PBTXT}output [
   {
     name: "SUM"
     data_type: TYPE_INT32
