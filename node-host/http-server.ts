@@ -115,6 +115,9 @@ export class KServeHttpServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
+    // Before CORS on purpose: the contribute page carries the swarm key of a private mesh, so
+    // no other origin may read it, whatever --cors-origin allows for the KServe routes.
+    if (this.#opts.contribute?.matches(path)) return this.#opts.contribute.handle(req, res, path);
     if (this.#opts.corsOrigin) {
       res.setHeader('Access-Control-Allow-Origin', this.#opts.corsOrigin);
       res.setHeader('Access-Control-Expose-Headers', 'Inference-Header-Content-Length');
@@ -128,7 +131,6 @@ export class KServeHttpServer {
         return;
       }
     }
-    if (this.#opts.contribute?.matches(path)) return this.#opts.contribute.handle(req, res, path);
     const route = matchRoute(path);
     try {
       if (route.kind === 'not-found') return sendError(res, 404, 'Not Found');

@@ -91,6 +91,17 @@ describe('GET /contribute', () => {
     for (const p of ['/contribute/', '/contribute/index.html']) expect((await fetch(fixture.url + p)).status).toBe(200);
   });
 
+  test('with --cors-origin set, the page (it carries the swarm key) gets no CORS headers; KServe routes keep theirs', async () => {
+    const key = '/key/swarm/psk/1.0.0/\n/base16/\n' + 'cd'.repeat(32);
+    fixture = await startContributeFixture({ root: fakeProjectRoot(), swarmKeyText: key, corsOrigin: '*' });
+    const page = await fetch(`${fixture.url}/contribute`, { headers: { origin: 'https://elsewhere.example' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('access-control-allow-origin')).toBeNull();
+    expect(configOf(await page.text()).swarmKey).toBe(key);
+    const kserve = await fetch(`${fixture.url}/v2/health/live`, { headers: { origin: 'https://elsewhere.example' } });
+    expect(kserve.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   test('open mesh: swarmKey null; HEAD answers headers only', async () => {
     fixture = await startContributeFixture({ root: fakeProjectRoot() });
     expect(configOf(await (await fetch(`${fixture.url}/contribute`)).text()).swarmKey).toBeNull();

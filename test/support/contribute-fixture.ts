@@ -63,6 +63,7 @@ export interface ContributeFixture {
 /** Starts a KServe server (no models) on 127.0.0.1 with a contribute route bundling `root`. */
 export async function startContributeFixture(o: {
   root: string; cacheDir?: string | null; listenAddrs?: string[]; peerId?: string; swarmKeyText?: string; logger?: Logger; contribute?: boolean;
+  corsOrigin?: string;
 }): Promise<ContributeFixture> {
   const logger = o.logger ?? silentLogger;
   const core = new InferenceServer({ sources: [], backends: [], logger });
@@ -72,7 +73,7 @@ export async function startContributeFixture(o: {
     listenAddrs: () => o.listenAddrs ?? ['/ip4/127.0.0.1/tcp/4004/ws', '/ip4/127.0.0.1/tcp/4003'],
     peerId: o.peerId ?? '12D3KooWFakePeer', swarmKeyText: o.swarmKeyText, logger,
   });
-  const http = new KServeHttpServer(core, { host: '127.0.0.1', port: 0, logger, contribute: o.contribute === false ? undefined : route });
+  const http = new KServeHttpServer(core, { host: '127.0.0.1', port: 0, logger, corsOrigin: o.corsOrigin, contribute: o.contribute === false ? undefined : route });
   const addr = await http.listen();
   return {
     url: `http://127.0.0.1:${addr.port}`, root: o.root, http, route,
