@@ -256,10 +256,16 @@ export class MeshService implements Startable {
     const deadlineMs = this.#clock.now() + budget;
     const deadlineUnixMs = this.#clock.epochMs() + budget;
     let attempts = 0;
+    // The first attempt uses the target just computed; a failover re-reads it (gossip may have moved on).
+    let firstTarget: string | undefined | null = target;
     this.#inflight++;
     try {
       const resp = await this.router.route(
-        () => this.#candidates(req.modelName, this.#targetVersion(req.modelName, req.modelVersion)),
+        () => {
+          const version = firstTarget !== null ? firstTarget : this.#targetVersion(req.modelName, req.modelVersion);
+          firstTarget = null;
+          return this.#candidates(req.modelName, version);
+        },
         (c, signal) => {
           if (attempts++ > 0) this.counters.retries++;
           this.sequences.attempted(req, c.peerId);

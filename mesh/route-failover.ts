@@ -85,7 +85,7 @@ export async function routeWithFailover<T>(
       router.end(ticket);
     }
     if (outcome.kind === 'ok') router.noteOutcome(chosen.peerId, 'ok');
-    if (outcome.kind === 'error') router.noteOutcome(chosen.peerId, toWireError(outcome.error).code === 'UNAVAILABLE' ? 'unavailable' : 'other');
+    if (outcome.kind === 'error' && !chosen.local) router.noteOutcome(chosen.peerId, peerHealthOf(toWireError(outcome.error)));
     switch (outcome.kind) {
       case 'ok':
         return outcome.value;
@@ -135,6 +135,15 @@ async function attempt<T>(router: Router, c: RouteCandidate, send: SendAttempt<T
     opts.signal?.removeEventListener('abort', onAbort);
     if (timer !== undefined) clock.clearTimer(timer);
   }
+}
+
+/**
+ * What a failed send says about the peer: UNAVAILABLE means it is gone or broken (stream reset,
+ * crashed instance), unless the reason is REJECTED — a full queue, a queue timeout or a model
+ * unloading there, which a healthy busy peer answers and gossip already accounts for.
+ */
+function peerHealthOf(w: WireError): 'unavailable' | 'other' {
+  return w.code === 'UNAVAILABLE' && w.reason !== 'REJECTED' ? 'unavailable' : 'other';
 }
 
 function listAttempts(failed: readonly FailedAttempt[]): string {

@@ -186,7 +186,13 @@ export class Router {
   /** True while `peerId` is set aside after failed sends. */
   isSuspect(peerId: string, now: number = this.#clock.now()): boolean {
     const s = this.#suspects.get(peerId);
-    return s !== undefined && now < s.until;
+    if (s === undefined) return false;
+    if (now < s.until) return true;
+    // Strikes are remembered for MAX_SUSPECT_MS after the bench ends (so a peer that keeps
+    // failing each time it is tried gets longer benches), then forgotten, so peers that left
+    // for good (closed tabs) do not pile up here.
+    if (now >= s.until + MAX_SUSPECT_MS) this.#suspects.delete(peerId);
+    return false;
   }
 
   /**

@@ -450,6 +450,30 @@ describe('Router: peers whose sends fail are set aside', () => {
     expect(r.isSuspect('p')).toBe(false);
     r.noteOutcome('q', 'other');
     expect(r.isSuspect('q')).toBe(false);
+    // a third failure soon after the bench ended: 8 s; long after: forgotten, back to 2 s
+    r.noteOutcome('p', 'unavailable');
+    clock.advance(7_999);
+    expect(r.isSuspect('p')).toBe(true);
+    clock.advance(8_001 + 60_000);
+    expect(r.isSuspect('p')).toBe(false);
+    r.noteOutcome('p', 'unavailable');
+    clock.advance(2_001);
+    expect(r.isSuspect('p')).toBe(false);
+  });
+
+  test('a full queue (UNAVAILABLE, REJECTED) or a failure of the local host does not set anyone aside', async () => {
+    const { r } = router();
+    let n = 0;
+    await r.route(() => [cand('busy'), cand('other')], async (c) => {
+      if (n++ === 0) throw new InferError('UNAVAILABLE', 'Exceeds maximum queue size', 'REJECTED');
+      return c.peerId;
+    });
+    expect(r.isSuspect('busy') || r.isSuspect('other')).toBe(false);
+    await r.route(() => [cand('me', { local: true }), cand('x', { throughput: 1, capacity: 1 })], async (c) => {
+      if (c.local) throw gone('me');
+      return 1;
+    });
+    expect(r.isSuspect('me')).toBe(false);
   });
 
   test('an OVERLOADED refusal does not set the peer aside', async () => {
