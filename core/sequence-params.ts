@@ -6,9 +6,9 @@
  *
  * Id types: a uint64 travels as a JSON number on HTTP and as `int64_param`/`uint64_param` on
  * gRPC and the mesh (a negative int64 is read as its uint64 bit pattern, as Triton's gRPC
- * frontend does); the codecs turn 64-bit values beyond 2^53 into their decimal string
- * (protocol/infer.ts `ParamValue`). A string id is any other string. So one sequence keeps one
- * representation on one path, and its key stays the same on every request.
+ * frontend does); the codecs give a `sequence_id` beyond ±2^53 as a bigint (its uint64 value,
+ * protocol/infer.ts `ParamValue`), so it stays numeric. A string id is any string. So one
+ * sequence keeps one representation on one path, and its key stays the same on every request.
  */
 import { invalidArg } from '../protocol/errors.ts';
 import type { Parameters } from '../protocol/infer.ts';
@@ -38,6 +38,12 @@ export function sequenceFlagsOf(parameters: Parameters | undefined): SequenceFla
     // gRPC carries the id as int64_param; Triton reads a negative one as its uint64 bit pattern.
     // (HTTP refuses negative ids before they get here.)
     id = BigInt.asUintN(64, BigInt(raw));
+    if (id === 0n) return undefined;
+  } else if (typeof raw === 'bigint') {
+    if (raw < -(1n << 63n) || raw >= UINT64_LIMIT) {
+      throw invalidArg(`parameter 'sequence_id' must be an unsigned 64-bit integer or a string, got ${raw}`);
+    }
+    id = BigInt.asUintN(64, raw);
     if (id === 0n) return undefined;
   } else if (typeof raw === 'string') {
     if (raw === '') return undefined;
@@ -70,7 +76,7 @@ export function formatSequenceId(id: bigint | string): string {
 
 /**
  * The id as a uint64 for a numeric CORRID control, or undefined when it is a string that is not
- * a decimal uint64 (a gRPC uint64 above 2^53 arrives as its decimal string; see the file comment).
+ * a decimal uint64 (an HTTP client may send a large id as its decimal string).
  */
 export function sequenceIdAsUint64(id: bigint | string): bigint | undefined {
   if (typeof id === 'bigint') return id;

@@ -13,8 +13,10 @@
  *   reach the holder out of order; they run one at a time there anyway.
  * - END clears the entry once answered; an entry not used for `idleMs` expires (the holder
  *   forgets idle sequences too, after its own `max_sequence_idle_microseconds`, and then
- *   answers Triton's "must specify the START flag" error itself). The table is bounded
- *   (least recently used entries go first).
+ *   answers Triton's "must specify the START flag" error itself). Expired entries are swept
+ *   from the least recently used end on every request, so abandoned sequences (no END) go
+ *   too. The table is bounded (least recently used entries go first), and so are the replay
+ *   logs, per sequence and all together.
  * - A request for a sequence this host has no entry for is routed as usual: whichever host
  *   receives it answers for itself (normally Triton's START error).
  * - When the holding peer is gone (no longer in the directory, or unreachable and
@@ -54,6 +56,13 @@ export const DEFAULT_MAX_REPLAY_REQUESTS = 1_000;
 /** Tensor bytes kept for replay per sequence (64 MiB); beyond it the sequence stops being replayable. */
 export const DEFAULT_MAX_REPLAY_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Tensor bytes kept for replay by all sequences together (256 MiB): the per-sequence limits
+ * alone allow 100k entries × 64 MiB. Four sequences at the per-sequence limit fit; past it,
+ * sequences stop being replayable (they still run) rather than this host running out of memory.
+ */
+export const DEFAULT_MAX_REPLAY_TOTAL_BYTES = 256 * 1024 * 1024;
+
 /** Per-call options passed through to the senders. */
 export interface SequenceCallOptions {
   signal?: AbortSignal;
@@ -79,6 +88,8 @@ export interface SequenceAffinityInit {
   maxEntries?: number;
   maxReplayRequests?: number;
   maxReplayBytes?: number;
+  /** Replay bytes kept by all sequences together (DEFAULT_MAX_REPLAY_TOTAL_BYTES). */
+  maxReplayTotalBytes?: number;
 }
 
 /** One sequence's holder and, when replay was asked for, its requests since START. */
@@ -113,6 +124,8 @@ export class SequenceAffinity {
   readonly #entries = new Map<string, Affinity>();
   /** The last request of each sequence still in flight from here: the next one waits for it. */
   readonly #chains = new Map<string, Promise<void>>();
+  /** Sum of `replayBytes` over the entries in `#entries`. */
+  #replayTotal = 0;
 
   constructor(init: SequenceAffinityInit) {
     this.#init = init;
@@ -124,6 +137,11 @@ export class SequenceAffinity {
   /** Sequences remembered now. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Replay bytes kept now by all sequences together. */
+  get replayBytes(): number {
+    return this.#replayTotal;
   }
 
   /** The peer holding a sequence, if remembered (for tests and status). */
@@ -164,6 +182,7 @@ export class SequenceAffinity {
   // ---------------------------------------------------------------------------------------
 
   async #send(key: string, req: InferRequest, flags: SequenceFlags, options: SequenceCallOptions): Promise<InferResponse> {
+    this.#sweep();
     if (flags.start) return this.#start(key, req, flags, options);
     const a = this.#live(key);
     if (a?.peerId === undefined) return this.#init.route(req, options);
@@ -182,7 +201,8 @@ export class SequenceAffinity {
   async #start(key: string, req: InferRequest, flags: SequenceFlags, options: SequenceCallOptions): Promise<InferResponse> {
     const replay = req.parameters[SEQUENCE_REPLAY_PARAMETER] === true;
     const a: Affinity = { peerId: undefined, lastUsed: this.#clock.now(), replay: replay ? [] : undefined, replayBytes: 0, replayOff: replay ? '' : `it was started without '${SEQUENCE_REPLAY_PARAMETER}: true'` };
-    this.#entries.delete(key);
+    this.#delete(key);
+    if (replay && this.#replayTotal >= this.#maxTotal()) this.#replayOff(a, this.#totalReason());
     this.#entries.set(key, a);
     this.#trim();
     let resp: InferResponse;
@@ -190,7 +210,7 @@ export class SequenceAffinity {
       resp = await this.#init.route(req, options);
     } catch (e) {
       // Nothing took the START (no host, refusals): there is no sequence to follow.
-      if (a.peerId === undefined && this.#entries.get(key) === a) this.#entries.delete(key);
+      if (a.peerId === undefined && this.#entries.get(key) === a) this.#delete(key);
       throw e;
     }
     this.#after(key, a, req, flags);
@@ -200,21 +220,66 @@ export class SequenceAffinity {
   /** After an answered request: keep a replay copy, or forget the sequence at END. */
   #after(key: string, a: Affinity, req: InferRequest, flags: SequenceFlags): void {
     if (flags.end) {
-      if (this.#entries.get(key) === a) this.#entries.delete(key);
+      if (this.#entries.get(key) === a) this.#delete(key);
       return;
     }
-    if (a.replay === undefined) return;
-    const copy = copyRequest(req);
-    const bytes = requestBytes(copy);
+    // An entry already forgotten (expired, trimmed) keeps nothing: its bytes are no longer counted.
+    if (a.replay === undefined || this.#entries.get(key) !== a) return;
+    const bytes = requestBytes(req);
     const maxRequests = this.#init.maxReplayRequests ?? DEFAULT_MAX_REPLAY_REQUESTS;
     const maxBytes = this.#init.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES;
     if (a.replay.length + 1 > maxRequests || a.replayBytes + bytes > maxBytes) {
-      a.replay = undefined;
-      a.replayOff = `it grew past the replay limit (${maxRequests} requests, ${maxBytes} bytes)`;
+      this.#replayOff(a, `it grew past the replay limit (${maxRequests} requests, ${maxBytes} bytes)`);
       return;
     }
-    a.replay.push(copy);
+    if (this.#replayTotal + bytes > this.#maxTotal()) {
+      this.#replayOff(a, this.#totalReason());
+      return;
+    }
+    a.replay.push(copyRequest(req));
     a.replayBytes += bytes;
+    this.#replayTotal += bytes;
+  }
+
+  #maxTotal(): number {
+    return this.#init.maxReplayTotalBytes ?? DEFAULT_MAX_REPLAY_TOTAL_BYTES;
+  }
+
+  #totalReason(): string {
+    return `this host's replay logs reached their overall limit (${this.#maxTotal()} bytes for all sequences together)`;
+  }
+
+  /** Stops keeping a sequence's replay log (releasing its bytes), saying why for the error message. */
+  #replayOff(a: Affinity, why: string): void {
+    // Only entries in the table count bytes (#delete zeroes the others), so this is exact.
+    this.#replayTotal -= a.replayBytes;
+    a.replay = undefined;
+    a.replayBytes = 0;
+    a.replayOff = why;
+  }
+
+  /** Forgets an entry; its replay bytes stop counting (the only way entries leave the table). */
+  #delete(key: string): void {
+    const a = this.#entries.get(key);
+    if (a === undefined) return;
+    this.#entries.delete(key);
+    this.#replayTotal -= a.replayBytes;
+    a.replay = undefined;
+    a.replayBytes = 0;
+    if (a.replayOff === '') a.replayOff = 'this host forgot it (idle too long, or too many sequences)';
+  }
+
+  /**
+   * Drops expired entries from the least recently used end, so sequences abandoned without END
+   * (a crashed client) do not stay until their own key is used again. Amortised O(1): each
+   * entry is dropped once, and the sweep stops at the first live one (Map order = last use).
+   */
+  #sweep(): void {
+    const now = this.#clock.now();
+    for (const [key, a] of this.#entries) {
+      if (now - a.lastUsed <= this.#idleMs) break;
+      this.#delete(key);
+    }
   }
 
   #onHolder(peerId: string, req: InferRequest, options: SequenceCallOptions): Promise<InferResponse> {
@@ -239,7 +304,7 @@ export class SequenceAffinity {
     const id = formatSequenceId(flags.id);
     const log = a.replay;
     if (log === undefined || log.length === 0) {
-      if (this.#entries.get(key) === a) this.#entries.delete(key);
+      if (this.#entries.get(key) === a) this.#delete(key);
       this.counters.lost++;
       throw new InferError('UNAVAILABLE', `sequence ${id} of model ${model} was held by peer ${lost}, which is gone; restart the sequence with sequence_start`
         + (a.replayOff ? ` (it cannot be replayed: ${a.replayOff})` : ''));
@@ -254,7 +319,7 @@ export class SequenceAffinity {
       this.counters.replayed++;
       return await this.#onHolder(holder, req, options);
     } catch (e) {
-      if (this.#entries.get(key) === a) this.#entries.delete(key);
+      if (this.#entries.get(key) === a) this.#delete(key);
       this.counters.lost++;
       const why = e instanceof Error ? e.message : String(e);
       throw new InferError('UNAVAILABLE', `sequence ${id} of model ${model} was held by peer ${lost}, which is gone, and replaying its `
@@ -267,7 +332,7 @@ export class SequenceAffinity {
     const a = this.#entries.get(key);
     if (a === undefined) return undefined;
     if (this.#clock.now() - a.lastUsed > this.#idleMs) {
-      this.#entries.delete(key);
+      this.#delete(key);
       return undefined;
     }
     return a;
@@ -283,7 +348,7 @@ export class SequenceAffinity {
   #trim(): void {
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
+      this.#delete(oldest);
     }
   }
 }

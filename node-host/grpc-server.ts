@@ -54,6 +54,14 @@ export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = DEFAULT_MAX_BODY_BYTES;
 /** Triton's opt-in stream header: errors end the stream with a status instead of in-band (§2.5). */
 export const TRITON_GRPC_ERROR_HEADER = 'triton_grpc_error';
 
+/**
+ * Requests one ModelStreamInfer call may have in flight (received, not yet answered) before
+ * the server stops reading it. Without a limit a client can pipeline requests without end and
+ * they all sit in memory and in the model queues; 64 keeps a pipelining client busy (several
+ * full batches) while HTTP/2 flow control holds the rest at the client.
+ */
+export const DEFAULT_MAX_STREAM_PENDING = 64;
+
 /** Options of the gRPC endpoint. */
 export interface GrpcServerOptions {
   host?: string;
@@ -64,6 +72,8 @@ export interface GrpcServerOptions {
   limits?: DecodeLimits;
   /** When set, infer, metadata and readiness cover every model of the mesh. */
   mesh?: MeshService;
+  /** Requests in flight per ModelStreamInfer call before reading pauses (DEFAULT_MAX_STREAM_PENDING). */
+  maxStreamPending?: number;
   logger: Logger;
 }
 
@@ -78,6 +88,10 @@ interface OpenStream {
   ended: boolean;
   /** The server ended it (or it was cancelled): nothing more is written. */
   closed: boolean;
+  /** Reading is paused (too many pending requests, or the client is not reading answers). */
+  paused: boolean;
+  /** The last write found the send buffer full; cleared on 'drain'. */
+  writeBlocked: boolean;
   /** Its cancellation and deadline. */
   signal: CallSignal;
 }
@@ -87,6 +101,8 @@ interface CallSignal {
   signal: AbortSignal;
   /** Milliseconds until the call's deadline; undefined when it has none. */
   timeoutMs?: number;
+  /** Aborts the requests of the call (a stream that ended while some were still running). */
+  abort(reason: InferError): void;
   dispose(): void;
 }
 
@@ -232,6 +248,7 @@ export class KServeGrpcServer {
     return {
       signal: abort.signal,
       timeoutMs,
+      abort: (reason) => { if (!abort.signal.aborted) abort.abort(reason); },
       dispose: () => {
         if (timer !== undefined) clearTimeout(timer);
         call.off('cancelled', onCancel);
@@ -344,40 +361,57 @@ export class KServeGrpcServer {
    * client matches answers by id), each with `triton_final_response: true`. A failed request
    * is answered in-band with `error_message` and the stream goes on; with the
    * `triton_grpc_error: true` header the first error ends the stream with its status instead.
-   * When the client half-closes, the stream ends once every request is answered.
+   * When the client half-closes, the stream ends once every request is answered. Reading
+   * pauses while `maxStreamPending` requests are in flight or the client is not reading the
+   * answers (write backpressure), and requests still running when the stream ends with an
+   * error or is cancelled are aborted.
    */
   #stream(call: ServerDuplexStream<Buffer, Uint8Array>): void {
     this.#tracker.touch();
     const cs = this.#callSignal(call);
-    const s: OpenStream = { call, pending: 0, ended: false, closed: false, signal: cs };
+    const s: OpenStream = { call, pending: 0, ended: false, closed: false, paused: false, writeBlocked: false, signal: cs };
     this.#streams.add(s);
     const statusErrors = String(call.metadata.get(TRITON_GRPC_ERROR_HEADER)[0] ?? '').toLowerCase() === 'true';
+    const maxPending = this.#opts.maxStreamPending ?? DEFAULT_MAX_STREAM_PENDING;
+    const flow = () => {
+      const hold = !s.closed && (s.pending >= maxPending || s.writeBlocked);
+      if (hold && !s.paused) call.pause();
+      else if (!hold && s.paused) call.resume();
+      s.paused = hold;
+    };
+    const write = (bytes: Uint8Array) => {
+      if (!call.write(bytes)) s.writeBlocked = true;
+    };
     const finish = () => {
+      flow();
       if (s.ended && s.pending === 0) this.#closeStream(s);
     };
-    // cancelled: the signal aborts every pending request of the stream, then it is forgotten
-    call.on('cancelled', () => this.#forget(s));
+    call.on('drain', () => { s.writeBlocked = false; flow(); });
+    // cancelled: every pending request of the stream is aborted, then it is forgotten
+    call.on('cancelled', () => this.#forget(s, new InferError('CANCELLED', 'the client cancelled the call', 'CANCELED')));
     call.on('error', () => undefined); // a failed write after the client left: nothing to do
     call.on('end', () => { s.ended = true; finish(); });
     call.on('data', (bytes: Buffer) => {
       this.#tracker.begin();
       s.pending++;
+      flow();
       let msg: pb.ModelInferRequest | undefined;
       void (async () => {
         try {
           msg = parseGrpcInferRequest(bytes, this.#limits);
           const res = await this.#infer(grpcInferRequestFromProto(msg, this.#limits), cs);
-          if (!s.closed) call.write(encodeStreamInferResponse(res));
+          if (!s.closed) write(encodeStreamInferResponse(res));
         } catch (e) {
           if (s.closed) return;
           if (statusErrors) {
-            this.#forget(s);
-            call.emit('error', this.#status(e, 'ModelStreamInfer'));
+            const status = this.#status(e, 'ModelStreamInfer');
+            this.#forget(s, new InferError('CANCELLED', `the stream ended with an error from another of its requests: ${status.message}`, 'CANCELED'));
+            call.emit('error', status);
             return;
           }
           const w = toWireError(e);
           if (!isInferError(e)) this.#opts.logger.error('gRPC stream request failed', { reason: w.message });
-          call.write(encodeStreamInferError(w.message, { id: msg?.id, modelName: msg?.modelName, modelVersion: msg?.modelVersion }));
+          write(encodeStreamInferError(w.message, { id: msg?.id, modelName: msg?.modelName, modelVersion: msg?.modelVersion }));
         } finally {
           s.pending--;
           this.#tracker.end();
@@ -394,10 +428,15 @@ export class KServeGrpcServer {
     s.call.end();
   }
 
-  /** Marks a stream closed: nothing more is written to it, and its deadline timer stops. */
-  #forget(s: OpenStream): void {
+  /**
+   * Marks a stream closed: nothing more is written to it, and its deadline timer stops. With a
+   * reason (an error status, a cancel) its requests still running are aborted: no one will
+   * read their answers, so they should not hold a place in a model queue.
+   */
+  #forget(s: OpenStream, abortReason?: InferError): void {
     s.closed = true;
     this.#streams.delete(s);
+    if (abortReason !== undefined && s.pending > 0) s.signal.abort(abortReason);
     s.signal.dispose();
   }
 }

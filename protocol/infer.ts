@@ -5,8 +5,13 @@
  */
 import type { Tensor } from './tensor.ts';
 
-/** A request/response parameter value. int64 values beyond 2^53 travel as strings. */
-export type ParamValue = string | number | boolean;
+/**
+ * A request/response parameter value. int64 values beyond 2^53 travel as strings, except a
+ * request's `sequence_id`: the binary codecs (gRPC, mesh) give it as a bigint (its uint64
+ * value) so a large numeric id stays numeric (protocol/mesh-infer-codec.ts). JSON never
+ * produces a bigint.
+ */
+export type ParamValue = string | number | boolean | bigint;
 
 /** KServe v2 `$parameters`. */
 export type Parameters = Record<string, ParamValue>;

@@ -51,6 +51,8 @@ const FAILURE_REASONS: readonly FailureReason[] = ['REJECTED', 'CANCELED', 'BACK
 export function paramToProto(v: ParamValue): InferParameter {
   if (typeof v === 'boolean') return { boolParam: v };
   if (typeof v === 'string') return { stringParam: v };
+  // A large sequence_id (see parametersFromProto): its uint64 bit pattern as int64, as Triton's C++ client sends it.
+  if (typeof v === 'bigint') return { int64Param: BigInt.asIntN(64, v) };
   return Number.isSafeInteger(v) ? { int64Param: BigInt(v) } : { doubleParam: v };
 }
 
@@ -61,14 +63,20 @@ export function parametersToProto(p: Parameters | undefined, skip?: ReadonlySet<
   return m;
 }
 
-/** A 64-bit integer as a ParamValue: a number when exact, else its decimal string (infer.ts). */
-function int64Value(v: bigint): ParamValue {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+/**
+ * A 64-bit integer as a ParamValue: a number when exact, else its decimal string (infer.ts) —
+ * except `sequence_id`, which stays numeric as its uint64 value (a bigint): a decimal string
+ * would be a string id, a different sequence, and refused by a model with a UINT64 CORRID.
+ */
+function int64Value(v: bigint, sequenceId: boolean): ParamValue {
+  if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  return sequenceId ? BigInt.asUintN(64, v) : v.toString();
 }
 
 /**
  * The protobuf parameter map → Parameters.
- * @param owner names the owner in errors, e.g. ` of input 'x'`.
+ * @param owner names the owner in errors, e.g. ` of input 'x'`; empty for a request's own
+ *   parameters (only there is `sequence_id` kept numeric, see int64Value).
  * @throws InferError INVALID_ARG for a parameter with no value set.
  */
 export function parametersFromProto(m: Map<string, InferParameter>, owner = ''): Parameters {
@@ -77,10 +85,10 @@ export function parametersFromProto(m: Map<string, InferParameter>, owner = ''):
   for (const [k, p] of m) {
     if (p === undefined) throw invalidArg(`parameter '${k}'${owner} has no value; set one of bool, int64, string, double or uint64`);
     if (p.boolParam !== undefined) out[k] = p.boolParam;
-    else if (p.int64Param !== undefined) out[k] = int64Value(p.int64Param);
+    else if (p.int64Param !== undefined) out[k] = int64Value(p.int64Param, k === 'sequence_id' && owner === '');
     else if (p.stringParam !== undefined) out[k] = p.stringParam;
     else if (p.doubleParam !== undefined) out[k] = p.doubleParam;
-    else if (p.uint64Param !== undefined) out[k] = int64Value(p.uint64Param);
+    else if (p.uint64Param !== undefined) out[k] = int64Value(p.uint64Param, k === 'sequence_id' && owner === '');
     else throw invalidArg(`parameter '${k}'${owner} has no value; set one of bool, int64, string, double or uint64`);
   }
   return out;

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InferRequest } from '../../protocol/infer.ts';
 import { parseServeArgs } from '../../node-host/cli.ts';
+import { KServeGrpcServer } from '../../node-host/grpc-server.ts';
+import { silentLogger } from '../../core/logger.ts';
 import { EXAMPLES, startTestServer, type TestServer } from '../support/test-server.ts';
 import { spawnServer, type ServerProcess } from '../support/spawn-server.ts';
 import { createGrpcClient, expectGrpcError, grpcStatus, type GrpcClient } from '../support/grpc-client.ts';
@@ -17,13 +19,16 @@ import { createGrpcClient, expectGrpcError, grpcStatus, type GrpcClient } from '
 /** Batch delay of the `slow` model: a lone request waits this long in the queue. */
 const SLOW_DELAY_MS = 2000;
 
-const SLOW_CONFIG = `
-name: "slow"
+/** Batch delay of the `held` model (the stream limit test: short, so its rounds pass quickly). */
+const HELD_DELAY_MS = 400;
+
+const slowConfig = (name: string, delayMs: number) => `
+name: "${name}"
 platform: "onnxruntime_onnx"
 max_batch_size: 8
 input [ { name: "INPUT0" data_type: TYPE_INT32 dims: [ 16 ] }, { name: "INPUT1" data_type: TYPE_INT32 dims: [ 16 ] } ]
 output [ { name: "OUTPUT0" data_type: TYPE_INT32 dims: [ 16 ] }, { name: "OUTPUT1" data_type: TYPE_INT32 dims: [ 16 ] } ]
-dynamic_batching { preferred_batch_size: [ 8 ] max_queue_delay_microseconds: ${SLOW_DELAY_MS * 1000} }
+dynamic_batching { preferred_batch_size: [ 8 ] max_queue_delay_microseconds: ${delayMs * 1000} }
 instance_group [ { count: 1 kind: KIND_CPU } ]
 `;
 
@@ -35,8 +40,10 @@ function makeRepo(withBroken = false): string {
   const repo = mkdtempSync(join(tmpdir(), 'infermesh-grpc-life-'));
   dirs.push(repo);
   cpSync(join(EXAMPLES, 'simple'), join(repo, 'simple'), { recursive: true });
-  cpSync(join(EXAMPLES, 'simple'), join(repo, 'slow'), { recursive: true });
-  writeFileSync(join(repo, 'slow', 'config.pbtxt'), SLOW_CONFIG);
+  for (const [name, delayMs] of [['slow', SLOW_DELAY_MS], ['held', HELD_DELAY_MS]] as const) {
+    cpSync(join(EXAMPLES, 'simple'), join(repo, name), { recursive: true });
+    writeFileSync(join(repo, name, 'config.pbtxt'), slowConfig(name, delayMs));
+  }
   if (withBroken) {
     mkdirSync(join(repo, 'broken', '1'), { recursive: true });
     writeFileSync(join(repo, 'broken', '1', 'model.onnx'), 'this is not an ONNX model');
@@ -106,6 +113,62 @@ describe('cancellation and deadlines reach the queued request', () => {
     st.cancel();
     expect((await st.done).code).toBe(grpcStatus.CANCELLED);
     await waitFor(() => s.handle.core.inflight === 0, SLOW_DELAY_MS / 2, 'stream requests left the queue');
+  });
+
+  test('with triton_grpc_error, a failing request ends the stream and cancels its other queued requests', async () => {
+    const before = await failures();
+    const st = c.stream({ metadata: { triton_grpc_error: 'true' } });
+    st.send(request('slow', 'queued'));
+    await waitFor(() => s.handle.core.inflight === 1, 5000, 'request queued');
+    const t0 = Date.now();
+    st.send(request('nope', 'bad'));
+    const done = await st.done;
+    expect(done.code).toBe(grpcStatus.NOT_FOUND);
+    // no one reads the queued request's answer any more: it leaves the queue at once
+    await waitFor(() => s.handle.core.inflight === 0, SLOW_DELAY_MS / 2, 'queued request cancelled');
+    expect(Date.now() - t0).toBeLessThan(SLOW_DELAY_MS / 2);
+    expect(await failures()).toBe(before + 1);
+  });
+});
+
+describe('a stream with many requests in flight', () => {
+  const LIMIT = 3;
+  let s: TestServer;
+  let g: KServeGrpcServer;
+  let c: GrpcClient;
+  beforeAll(async () => {
+    s = await startTestServer({ repositories: [makeRepo()] });
+    // a second endpoint on the same core, with a small per-stream limit
+    g = new KServeGrpcServer(s.handle.core, { host: '127.0.0.1', port: 0, maxStreamPending: LIMIT, logger: silentLogger });
+    c = createGrpcClient(`127.0.0.1:${(await g.listen()).port}`);
+  });
+  afterAll(async () => {
+    c?.close();
+    g?.close();
+    await s?.stop();
+  });
+
+  test('reading pauses at maxStreamPending requests in flight and resumes below it; every request is answered', async () => {
+    const n = 7;
+    const st = c.stream();
+    let most = 0;
+    const sampler = setInterval(() => { most = Math.max(most, s.handle.core.inflight); }, 5);
+    try {
+      for (let i = 0; i < n; i++) st.send(request('held', `r${i}`));
+      // `held` waits HELD_DELAY_MS for a full batch: without the limit all 7 would sit in its queue
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await st.next();
+        expect(r.error, r.id).toBeUndefined();
+        ids.push(r.id);
+      }
+      expect(most).toBe(LIMIT);
+      expect(ids).toEqual(Array.from({ length: n }, (_, i) => `r${i}`));
+    } finally {
+      clearInterval(sampler);
+    }
+    st.end();
+    expect((await st.done).code).toBe(grpcStatus.OK);
   });
 });
 

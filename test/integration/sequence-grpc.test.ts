@@ -71,6 +71,14 @@ describe('sequence batcher over gRPC', () => {
     await expectGrpcError(c.inferRaw(int64Step(-1n, 1)), grpcStatus.INVALID_ARGUMENT, `inference request for sequence ${2n ** 64n - 1n} to model '${M}'`);
   });
 
+  test('a negative int64 id below -2^53 (how C++ clients send a uint64 above 2^63) is that uint64, not a string id', async () => {
+    const neg = -(2n ** 62n);
+    const answer = async (msg: pb.ModelInferRequest) => out0(decodeModelInferResponse(pb.ModelInferResponse.encode(await c.inferRaw(msg))));
+    await expectGrpcError(c.inferRaw(int64Step(neg, 1)), grpcStatus.INVALID_ARGUMENT, `sequence ${2n ** 64n + neg} to model '${M}' must specify the START flag`);
+    expect(await answer(int64Step(neg, 4, { start: true }))).toBe(4);
+    expect(await answer(int64Step(neg, 5, { end: true }))).toBe(9);
+  });
+
   test("Triton's errors as gRPC statuses: no correlation id, no START", async () => {
     await expectGrpcError(c.infer({ ...step(9, 1, { start: true }), parameters: {} }), grpcStatus.INVALID_ARGUMENT,
       `inference request to model '${M}' must specify a non-zero or non-empty correlation ID`);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { InferError } from '../../protocol/errors.ts';
 import type { InferRequest, InferResponse } from '../../protocol/infer.ts';
 import { resolveDecodeLimits } from '../../protocol/limits.ts';
+import type { InferParameter } from '../../protocol/inference-pb.ts';
 import { ModelInferRequest, ModelInferResponse } from '../../protocol/inference-pb.ts';
 import { BlobRequest, BlobResponse, MeshInferResponse, PeerStatus } from '../../protocol/mesh-pb.ts';
 import {
@@ -276,6 +277,33 @@ describe('parameters', () => {
     expect(Object.keys(p)).toContain('__proto__');
     expect(Object.getPrototypeOf(p)).toBeNull();
     expect((await invalid(() => parametersFromProto(new Map([['k', {}]]), " of input 'x'"))).message).toContain("parameter 'k' of input 'x' has no value");
+  });
+});
+
+describe('a request sequence_id beyond ±2^53 stays numeric', () => {
+  const ids: [string, InferParameter, bigint][] = [
+    // C++ clients send a uint64 id above 2^63 as the negative int64 with the same bits
+    ['negative int64', { int64Param: -(2n ** 60n) }, 2n ** 64n - 2n ** 60n],
+    ['int64 above 2^53', { int64Param: 2n ** 53n + 1n }, 2n ** 53n + 1n],
+    ['uint64 above 2^63', { uint64Param: 2n ** 64n - 1n }, 2n ** 64n - 1n],
+  ];
+  test.each(ids)('%s: its uint64 value as a bigint, on the request only', (_what, param, value) => {
+    expect(parametersFromProto(new Map([['sequence_id', param]])).sequence_id).toBe(value);
+    // other keys, and an input's own sequence_id, keep the decimal string
+    expect(parametersFromProto(new Map([['other', param]])).other).toBeTypeOf('string');
+    expect(parametersFromProto(new Map([['sequence_id', param]]), " of input 'x'").sequence_id).toBeTypeOf('string');
+  });
+
+  test('it round-trips through the gRPC and mesh codecs (as the int64 with its bits) to the same sequence id', () => {
+    const id = 2n ** 63n + 7n;
+    const req: InferRequest = { modelName: 'm', parameters: { sequence_id: id, sequence_start: true }, inputs: [] };
+    expect(inferRequestToProto(req).parameters.get('sequence_id')).toEqual({ int64Param: 7n - 2n ** 63n });
+    const back = decodeModelInferRequest(encodeModelInferRequest(req));
+    expect({ ...back.parameters }).toEqual({ sequence_id: id, sequence_start: true });
+    expect(decodeMeshInferRequest(encodeMeshInferRequest({ request: req })).request.parameters.sequence_id).toBe(id);
+    // a small negative int64 stays a number; sequenceFlagsOf reads it as the same uint64 (core/sequence-params.ts)
+    const near = { ...req, parameters: { sequence_id: 2n ** 64n - 5n } };
+    expect(decodeModelInferRequest(encodeModelInferRequest(near)).parameters.sequence_id).toBe(-5);
   });
 });
 

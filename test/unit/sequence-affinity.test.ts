@@ -225,3 +225,69 @@ describe('SequenceAffinity: the holder is gone', () => {
     });
   });
 });
+
+describe('SequenceAffinity: memory bounds', () => {
+  // each request of the fake mesh carries one FP32: 4 bytes
+  test('replay logs of all sequences together stop at maxReplayTotalBytes; the failure says why', async () => {
+    const m = new FakeMesh();
+    const a = m.init({ maxReplayTotalBytes: 12 });
+    await m.send(1, 1, { start: true, replay: true });
+    await m.send(1, 2);
+    await m.send(2, 1, { start: true, replay: true });
+    expect(a.replayBytes).toBe(12);
+    // sequence 2's next request would pass the overall limit: its log stops (and frees its bytes)
+    await m.send(2, 2);
+    expect(a.replayBytes).toBe(8);
+    // a new sequence while the logs are at the limit still records (8 < 12)
+    await m.send(3, 1, { start: true, replay: true });
+    expect(a.replayBytes).toBe(12);
+    // ... but one started when the total is at the limit keeps no log
+    await m.send(4, 1, { start: true, replay: true });
+    expect(a.replayBytes).toBe(12);
+    m.down.add('B');
+    await expect(m.send(2, 3)).rejects.toMatchObject({
+      code: 'UNAVAILABLE', message: expect.stringContaining("it cannot be replayed: this host's replay logs reached their overall limit (12 bytes"),
+    });
+    await expect(m.send(4, 2)).rejects.toMatchObject({ message: expect.stringContaining('reached their overall limit') });
+    // sequence 1 kept its log and is replayed
+    m.routeTo = 'C';
+    expect(peerOf(await m.send(1, 3))).toBe('C');
+  });
+
+  test('bytes are released when sequences end, expire, are trimmed or fail', async () => {
+    const m = new FakeMesh();
+    const a = m.init({ idleMs: 1000, maxEntries: 2 });
+    await m.send(1, 1, { start: true, replay: true });
+    await m.send(1, 2);
+    await m.send(1, 3, { end: true });
+    expect([a.size, a.replayBytes]).toEqual([0, 0]);
+    await m.send(2, 1, { start: true, replay: true });
+    await m.send(3, 1, { start: true, replay: true });
+    expect(a.replayBytes).toBe(8);
+    await m.send(4, 1, { start: true, replay: true }); // trims sequence 2
+    expect([a.size, a.replayBytes]).toEqual([2, 8]);
+    // a restarted sequence replaces its log
+    await m.send(4, 1, { start: true, replay: true });
+    expect(a.replayBytes).toBe(8);
+    m.clock.advance(1001);
+    expect(a.holder('acc', 3n)).toBeUndefined();
+    expect(a.replayBytes).toBe(4);
+  });
+
+  test('abandoned sequences (no END, never used again) are swept when other requests arrive', async () => {
+    const m = new FakeMesh();
+    const a = m.init({ idleMs: 1000 });
+    for (let id = 1; id <= 50; id++) await m.send(id, 1, { start: true, replay: true });
+    expect([a.size, a.replayBytes]).toEqual([50, 200]);
+    m.clock.advance(600);
+    await m.send(100, 1, { start: true, replay: true });
+    await m.send(7, 2); // keeps 7 alive
+    m.clock.advance(600);
+    // the 49 untouched sequences are past idleMs; one request of any other sequence drops them
+    await m.send(101, 1, { start: true });
+    expect(a.size).toBe(3);
+    expect(a.replayBytes).toBe(12);
+    expect(a.holder('acc', 7n)).toBe('B');
+    expect(a.holder('acc', 100n)).toBe('B');
+  });
+});
