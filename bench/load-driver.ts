@@ -9,9 +9,10 @@
  * start and end in the window, which drops up to N·latency worth of requests per window).
  */
 import { Agent, request as httpRequest } from 'node:http';
+import { grpcSender } from './load-grpc-sender.ts';
 
-/** Which client library sends the requests. */
-export type ClientKind = 'http' | 'fetch';
+/** Which client library sends the requests (`grpc`: ModelInfer over @grpc/grpc-js, `url` is host:port). */
+export type ClientKind = 'http' | 'fetch' | 'grpc';
 
 /** What one cell asks of the driver. */
 export interface LoadSpec {
@@ -29,6 +30,15 @@ export interface LoadSpec {
   maxSamples: number;
   /** A request idle this long fails (node:http socket timeout). */
   requestTimeoutMs: number;
+  /**
+   * Loop i sends loopBodies[i] in turn, round and round, instead of `body` (sequences: START,
+   * middle…, END). Answers may then differ in length, so the length check is off.
+   */
+  loopBodies?: Uint8Array[][];
+  /** Every request writes a fresh counter (FP32, little-endian) at this byte offset of `body`: all requests differ. */
+  counterOffset?: number;
+  /** The counter's first value minus one (default 0): cells that must not repeat each other's requests start apart. */
+  counterBase?: number;
 }
 
 /** What the driver reports for one cell. */
@@ -51,17 +61,36 @@ export interface LoadResult {
 /** Events the driver emits while it runs (the worker forwards them to the main thread). */
 export type LoadEvent = { type: 'window-start' } | { type: 'window-end' };
 
-type Send = () => Promise<number>;
+/** Sends loop `loop`'s next request; resolves with the answer's length in bytes. */
+export type Send = (loop: number) => Promise<number>;
+
+/** The body loop `loop` sends next: `body`, a fresh copy with a new counter, or the loop's next body. */
+export function bodySource(spec: LoadSpec): (loop: number) => Buffer {
+  const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (spec.loopBodies) {
+    const bodies = spec.loopBodies.map((l) => l.map(asBuffer));
+    const cursor = new Array<number>(bodies.length).fill(0);
+    return (loop) => { const l = bodies[loop % bodies.length]; return l[cursor[loop % bodies.length]++ % l.length]; };
+  }
+  const fixed = asBuffer(spec.body);
+  if (spec.counterOffset === undefined) return () => fixed;
+  const offset = spec.counterOffset;
+  let counter = spec.counterBase ?? 0;
+  return () => { const b = Buffer.from(fixed); b.writeFloatLE(++counter, offset); return b; };
+}
 
 /** node:http with a keep-alive Agent holding exactly `concurrency` sockets. */
 function httpSender(spec: LoadSpec): { send: Send; close: () => void } {
   const url = new URL(spec.url);
   const agent = new Agent({ keepAlive: true, maxSockets: spec.concurrency, maxFreeSockets: spec.concurrency });
-  const headers = { ...spec.headers, 'Content-Length': String(spec.body.byteLength) };
-  const body = Buffer.from(spec.body.buffer, spec.body.byteOffset, spec.body.byteLength);
-  const options = { agent, hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, timeout: spec.requestTimeoutMs };
-  const send: Send = () => new Promise<number>((resolve, reject) => {
-    const req = httpRequest(options, (res) => {
+  const nextBody = bodySource(spec);
+  const options = { agent, hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', timeout: spec.requestTimeoutMs };
+  // Request options per body length, built once: the common case (one body) costs no per-request object.
+  const byLength = new Map<number, typeof options & { headers: Record<string, string> }>();
+  const optionsFor = (n: number) => byLength.get(n) ?? byLength.set(n, { ...options, headers: { ...spec.headers, 'Content-Length': String(n) } }).get(n)!;
+  const send: Send = (loop) => new Promise<number>((resolve, reject) => {
+    const body = nextBody(loop);
+    const req = httpRequest(optionsFor(body.byteLength), (res) => {
       let n = 0;
       const failed = res.statusCode !== 200;
       const errorChunks: Buffer[] = [];
@@ -80,9 +109,9 @@ function httpSender(spec: LoadSpec): { send: Send; close: () => void } {
 
 /** The global fetch (undici inside Node), which pools keep-alive connections by itself. */
 function fetchSender(spec: LoadSpec): { send: Send; close: () => void } {
-  const init = { method: 'POST', headers: spec.headers, body: spec.body as Uint8Array<ArrayBuffer> };
-  const send: Send = async () => {
-    const res = await fetch(spec.url, init);
+  const nextBody = bodySource(spec);
+  const send: Send = async (loop) => {
+    const res = await fetch(spec.url, { method: 'POST', headers: spec.headers, body: nextBody(loop) as Uint8Array<ArrayBuffer> });
     const buf = await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${new TextDecoder().decode(buf).slice(0, 300)}`);
     return buf.byteLength;
@@ -100,7 +129,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs warm-up then one measurement window; `emit` marks the window's start and end. */
 export async function driveLoad(spec: LoadSpec, emit: (e: LoadEvent) => void): Promise<LoadResult> {
-  const { send, close } = spec.client === 'http' ? httpSender(spec) : fetchSender(spec);
+  const { send, close } = spec.client === 'http' ? httpSender(spec) : spec.client === 'grpc' ? grpcSender(spec) : fetchSender(spec);
   const samples = new Float64Array(spec.maxSamples);
   const sliceCounts = new Array<number>(spec.slices).fill(0);
   let sampleCount = 0;
@@ -114,12 +143,12 @@ export async function driveLoad(spec: LoadSpec, emit: (e: LoadEvent) => void): P
 
   const fail = (message: string) => { errors++; firstError ??= message; };
 
-  const loop = async () => {
+  const loop = async (_: unknown, i: number) => {
     while (!stopped) {
       const t0 = performance.now();
       let length: number;
       try {
-        length = await send();
+        length = await send(i);
       } catch (e) {
         fail((e as Error).message);
         // A dead server answers at once; do not spin on it.
@@ -128,7 +157,7 @@ export async function driveLoad(spec: LoadSpec, emit: (e: LoadEvent) => void): P
       }
       const t1 = performance.now();
       // Every answer to the same request has the same length; a different one is a wrong answer.
-      if (responseBytes < 0) responseBytes = length;
+      if (responseBytes < 0 || spec.loopBodies) responseBytes = length;
       else if (length !== responseBytes) { fail(`answer of ${length} bytes, expected ${responseBytes}`); continue; }
       if (t1 < windowStart || t1 >= windowEnd) continue;
       completed++;
