@@ -45,6 +45,8 @@ export interface BlobSource {
   size: number;
   /** Bytes [offset, offset + length); may return a view. */
   read(offset: number, length: number): Uint8Array | Promise<Uint8Array>;
+  /** Called once when the transfer ends (done, failed or refused): the provider may free what it holds for it. */
+  close?(): void;
 }
 
 /** Looks a blob up by its lowercase hex SHA-256; undefined when this peer does not have it. */
@@ -85,6 +87,7 @@ export async function handleBlobs(node: MeshNode, provider: BlobProvider, option
   async function onStream(stream: Stream, connection: Connection): Promise<void> {
     const lp = frames(stream, MAX_REQUEST_FRAME_BYTES);
     const fail = (code: ErrorCode, message: string) => lp.write(BlobResponse.encode({ error: { code, message } }));
+    let source: BlobSource | undefined;
     try {
       let req: BlobRequest;
       try {
@@ -98,7 +101,7 @@ export async function handleBlobs(node: MeshNode, provider: BlobProvider, option
         await fail('INVALID_ARG', `blob request hash is ${req.sha256.byteLength} bytes; a SHA-256 is 32`);
         return;
       }
-      const source = await provider(hex);
+      source = await provider(hex);
       if (source === undefined) {
         await fail('NOT_FOUND', `peer ${node.peerId.toString()} has no blob with sha256 ${hex}`);
         return;
@@ -120,6 +123,11 @@ export async function handleBlobs(node: MeshNode, provider: BlobProvider, option
       log.debug('blob stream failed', { peer: connection.remotePeer.toString(), reason: (e as Error)?.message ?? String(e) });
       await fail('INTERNAL', `blob transfer failed on the serving peer: ${(e as Error)?.message ?? String(e)}`).catch(() => undefined);
     } finally {
+      try {
+        source?.close?.();
+      } catch (e) {
+        log.debug('blob source close failed', { reason: (e as Error)?.message ?? String(e) });
+      }
       if (stream.status === 'open') await stream.close().catch((e: Error) => stream.abort(e));
     }
   }

@@ -156,7 +156,12 @@ export class MeshService implements Startable {
       snapshot: () => this.#localStatus(), intervalMs: init.statusIntervalMs, clock: this.#clock, logger: this.#log,
     });
     if (init.core && init.shareModelFiles !== false) {
-      this.#files = new ModelFileIndex({ repository: init.core.repository, onChange: () => this.#gossip.changed(), logger: this.#log });
+      // Files are hashed only once a browser tab (the only peer that fetches them) is in the
+      // directory; a tab itself shares what it downloaded (from its cache) at once.
+      const wanted = init.role === 'browser'
+        ? () => true
+        : () => this.directory.peers().some((e) => e.status?.role === 'PEER_ROLE_BROWSER');
+      this.#files = new ModelFileIndex({ repository: init.core.repository, onChange: () => this.#gossip.changed(), wanted, logger: this.#log });
     }
   }
 
@@ -432,6 +437,8 @@ export class MeshService implements Startable {
     const models: ModelStatus[] = [];
     let capacity = 0;
     let queued = 0;
+    // Files of versions unloaded since the last report are forgotten (and no longer served).
+    this.#files?.prune();
     // Withdrawn (shutdown grace): no models, so every router stops choosing this host.
     if (this.#core && !this.#withdrawn) {
       const byName = new Map<string, ServedVersion[]>();

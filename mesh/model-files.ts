@@ -6,22 +6,33 @@
  * by hash ({@link ModelFileIndex.provider}). This is how a peer without the repository — a
  * browser tab — gets a model: it reads the list from gossip and fetches each file by hash.
  *
- * Hashing reads every file once, so it runs in the background when a version first appears
- * (the status report is built synchronously every second); the model's files are advertised
- * from the next report on. Results are cached per served version: a reload is a new version
- * object and is hashed again.
+ * Hashing reads every file, so it is lazy and in the background: it starts only once someone
+ * may fetch (`wanted`: the mesh service says so when a browser tab is in its directory), runs
+ * one version at a time, and a model's files are advertised from the next report after its
+ * hashes are known (tabs wait for the files, browser-host/model-manager.ts). Digests are
+ * cached per source file by (size, mtime) from `ModelSource.stat`, so a reload of an unchanged
+ * model reads nothing. Only READY versions are indexed: an unloaded or replaced version's
+ * entries (and the source they hold, which for a load with file overrides keeps every
+ * override in memory) are dropped by {@link ModelFileIndex.prune}, and its files are no longer
+ * served. Concurrent transfers of one file share a single read of it.
  */
 import type { ModelRepository, ServedVersion } from '../core/model-repository.ts';
 import type { ModelSource, SourceEntry } from '../core/model-source.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import type { ModelFile } from '../protocol/mesh-pb.ts';
-import { blobFromBytes, sha256Hex, type BlobProvider } from './blob-protocol.ts';
+import { DEFAULT_MAX_BLOB_BYTES, sha256Hex, type BlobProvider, type BlobSource } from './blob-protocol.ts';
 
 /**
  * 256 files per model: enough for a model with external-data files in several versions, and
  * keeps a report of many models under the status size limit (a file costs about 60 bytes).
  */
 export const DEFAULT_MAX_FILES_PER_MODEL = 256;
+
+/**
+ * Digests remembered per source: a repository's worth of files (a few bytes each), bounded so
+ * that a poll-mode repository that keeps gaining versions cannot grow the cache forever.
+ */
+export const DEFAULT_MAX_CACHED_DIGESTS = 4096;
 
 /** 8 directory levels under a version folder (`1/model.onnx/…`): deeper trees are not shared. */
 const MAX_DEPTH = 8;
@@ -34,6 +45,15 @@ interface IndexedFile {
   source: ModelSource;
   /** Path in the source (repository-relative). */
   sourcePath: string;
+  /** Modification time when hashed (sources with `stat`): a file changed since is not served. */
+  mtimeMs?: number;
+}
+
+/** A remembered digest of one source file, valid while its size and mtime are unchanged. */
+interface Digest {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
 }
 
 /** Options of {@link ModelFileIndex}. */
@@ -41,7 +61,14 @@ export interface ModelFileIndexInit {
   repository: ModelRepository;
   /** Called when a model's file list became known (the host then republishes its status). */
   onChange?: () => void;
+  /**
+   * Whether any peer may fetch files now (default: always). Until it is true nothing is read
+   * or hashed, and models are advertised without files.
+   */
+  wanted?: () => boolean;
   maxFilesPerModel?: number;
+  /** Largest file shared (default {@link DEFAULT_MAX_BLOB_BYTES}, what a fetcher accepts). */
+  maxFileBytes?: number;
   logger?: Logger;
 }
 
@@ -49,21 +76,38 @@ export interface ModelFileIndexInit {
 export class ModelFileIndex {
   readonly #init: ModelFileIndexInit;
   readonly #log: Logger;
-  /** Per served version: its files (root files included), once hashed; null when it cannot be shared. */
-  readonly #byVersion = new WeakMap<ServedVersion, IndexedFile[] | null>();
-  readonly #pending = new WeakSet<ServedVersion>();
-  /** Every advertised file by hash (last writer wins: same hash, same bytes). */
-  readonly #byHash = new Map<string, IndexedFile>();
+  /** Per READY version: its files (root files included), once hashed; null when it cannot be shared. */
+  readonly #byVersion = new Map<ServedVersion, IndexedFile[] | null>();
+  readonly #pending = new Set<ServedVersion>();
+  /** Files of the indexed versions by hash (same hash, same bytes: any one serves). */
+  #byHash = new Map<string, IndexedFile>();
+  /** Digests per source and path; weak, so a dropped override source takes its digests along. */
+  readonly #digests = new WeakMap<ModelSource, Map<string, Digest>>();
+  /** Reads in progress or in use by transfers, by hash, with how many transfers use each. */
+  readonly #reads = new Map<string, { bytes: Promise<Uint8Array | undefined>; users: number }>();
+  /** Hashing runs one version at a time, so a large repository never sits in memory at once. */
+  #queue: Promise<void> = Promise.resolve();
 
   constructor(init: ModelFileIndexInit) {
     this.#init = init;
     this.#log = (init.logger ?? silentLogger).child({ component: 'model-files' });
   }
 
+  /** Number of distinct files served now (by hash). */
+  get sharedFiles(): number {
+    return this.#byHash.size;
+  }
+
+  /** Number of files read into memory for transfers now (shared reads). */
+  get openReads(): number {
+    return this.#reads.size;
+  }
+
   /**
    * The files of the given READY versions of one model, for its status entry: root files once
    * plus each version's folder. Empty while any of them is still being hashed (a partial list
-   * would let a peer load a model without, say, its labels). Starts hashing what is missing.
+   * would let a peer load a model without, say, its labels). Starts hashing what is missing
+   * when files are wanted.
    */
   filesOf(versions: readonly ServedVersion[]): ModelFile[] {
     const out = new Map<string, ModelFile>();
@@ -72,7 +116,7 @@ export class ModelFileIndex {
       const files = this.#byVersion.get(v);
       if (files === undefined) {
         complete = false;
-        this.#hash(v);
+        if (this.#init.wanted?.() ?? true) this.#hash(v);
         continue;
       }
       if (files === null) return [];
@@ -81,50 +125,145 @@ export class ModelFileIndex {
     return complete ? [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) : [];
   }
 
-  /** The blob provider over every file advertised so far. */
+  /**
+   * Forgets the files of versions that are no longer READY (unloaded, replaced by a reload):
+   * they are not served any more and their sources can be collected. Cheap; the mesh service
+   * calls it with every status report and the provider before every lookup.
+   */
+  prune(): void {
+    const ready = new Set(this.#init.repository.allReady());
+    let changed = false;
+    for (const v of this.#byVersion.keys()) {
+      if (ready.has(v)) continue;
+      this.#byVersion.delete(v);
+      changed = true;
+    }
+    if (!changed) return;
+    const byHash = new Map<string, IndexedFile>();
+    for (const files of this.#byVersion.values()) for (const f of files ?? []) byHash.set(f.sha256, f);
+    this.#byHash = byHash;
+  }
+
+  /**
+   * The blob provider over the files of the READY versions. Transfers of one file at the same
+   * time share one read of it, released when the last one ends (BlobSource.close).
+   */
   readonly provider: BlobProvider = async (sha256) => {
+    this.prune();
     const f = this.#byHash.get(sha256);
     if (f === undefined) return undefined;
     // A file deleted or changed since it was hashed: say we do not have it rather than fail
     // midway or send other bytes (the fetcher verifies the hash anyway and tries another peer).
-    const bytes = await f.source.read(f.sourcePath).catch(() => undefined);
-    if (bytes === undefined || bytes.byteLength !== f.size) return undefined;
-    return blobFromBytes(bytes);
+    if (!(await this.#unchanged(f))) return undefined;
+    const bytes = await this.#acquire(f);
+    if (bytes === undefined || bytes.byteLength !== f.size) {
+      this.#release(sha256);
+      return undefined;
+    }
+    let open = true;
+    const source: BlobSource = {
+      size: bytes.byteLength,
+      read: (offset, length) => bytes.subarray(offset, offset + length),
+      close: () => {
+        if (!open) return;
+        open = false;
+        this.#release(sha256);
+      },
+    };
+    return source;
   };
+
+  async #unchanged(f: IndexedFile): Promise<boolean> {
+    if (f.mtimeMs === undefined || !f.source.stat) return true;
+    const s = await f.source.stat(f.sourcePath).catch(() => undefined);
+    return s !== undefined && s.kind === 'file' && s.size === f.size && s.mtimeMs === f.mtimeMs;
+  }
+
+  #acquire(f: IndexedFile): Promise<Uint8Array | undefined> {
+    let r = this.#reads.get(f.sha256);
+    if (r === undefined) {
+      r = { bytes: f.source.read(f.sourcePath).catch(() => undefined), users: 0 };
+      this.#reads.set(f.sha256, r);
+    }
+    r.users++;
+    return r.bytes;
+  }
+
+  #release(sha256: string): void {
+    const r = this.#reads.get(sha256);
+    if (r !== undefined && --r.users <= 0) this.#reads.delete(sha256);
+  }
+
+  #ready(v: ServedVersion): boolean {
+    return this.#init.repository.readyVersions(v.name).includes(v);
+  }
 
   #hash(v: ServedVersion): void {
     if (this.#pending.has(v)) return;
     this.#pending.add(v);
-    void this.#collect(v).then(
-      (files) => {
+    this.#queue = this.#queue.then(async () => {
+      try {
+        // unloaded while waiting its turn: nothing to read
+        const files = this.#ready(v) ? await this.#collect(v) : null;
+        if (!this.#ready(v)) return;
         this.#byVersion.set(v, files);
         if (files) for (const f of files) this.#byHash.set(f.sha256, f);
         this.#init.onChange?.();
-      },
-      (e: unknown) => {
-        this.#byVersion.set(v, null);
+      } catch (e) {
+        if (this.#ready(v)) this.#byVersion.set(v, null);
         this.#log.warn('model files not shared', { model: v.name, version: v.version, reason: (e as Error)?.message ?? String(e) });
-      },
-    );
+      } finally {
+        this.#pending.delete(v);
+      }
+    });
   }
 
   async #collect(v: ServedVersion): Promise<IndexedFile[] | null> {
     const loc = this.#init.repository.locate(v.name);
     if (loc === undefined) return null;
     const max = this.#init.maxFilesPerModel ?? DEFAULT_MAX_FILES_PER_MODEL;
+    const maxBytes = this.#init.maxFileBytes ?? DEFAULT_MAX_BLOB_BYTES;
     const paths: string[] = [];
     for (const e of await loc.source.list(loc.name)) {
       if (e.kind === 'file' && !e.name.startsWith('.')) paths.push(e.name);
     }
     await walk(loc.source, loc.name, String(v.version), paths, 0);
     if (paths.length > max) throw new Error(`model folder has ${paths.length} files, over the limit of ${max}`);
+    const tooBig = (path: string, size: number) => new Error(
+      `file '${path}' is ${size} bytes, over the limit of ${maxBytes} bytes a blob transfer carries (ONNX's 2 GiB protobuf limit); the model is served here but not shared with browser tabs`);
     const out: IndexedFile[] = [];
     for (const path of paths) {
       const sourcePath = `${loc.name}/${path}`;
+      const st = loc.source.stat ? await loc.source.stat(sourcePath) : undefined;
+      if (st !== undefined && st.size > maxBytes) throw tooBig(path, st.size);
+      const digests = this.#digestsOf(loc.source);
+      const known = st === undefined ? undefined : digests.get(sourcePath);
+      if (known !== undefined && known.size === st!.size && known.mtimeMs === st!.mtimeMs) {
+        out.push({ path, sha256: known.sha256, size: known.size, source: loc.source, sourcePath, mtimeMs: known.mtimeMs });
+        continue;
+      }
       const bytes = await loc.source.read(sourcePath);
-      out.push({ path, sha256: await sha256Hex(bytes), size: bytes.byteLength, source: loc.source, sourcePath });
+      if (bytes.byteLength > maxBytes) throw tooBig(path, bytes.byteLength);
+      const sha256 = await sha256Hex(bytes);
+      // Remember the digest only when the file did not change while it was read.
+      const after = st === undefined ? undefined : await loc.source.stat!(sourcePath);
+      if (st !== undefined && after !== undefined && after.size === bytes.byteLength && after.mtimeMs === st.mtimeMs) {
+        digests.delete(sourcePath);
+        digests.set(sourcePath, { size: after.size, mtimeMs: after.mtimeMs, sha256 });
+        if (digests.size > DEFAULT_MAX_CACHED_DIGESTS) digests.delete(digests.keys().next().value!);
+      }
+      out.push({ path, sha256, size: bytes.byteLength, source: loc.source, sourcePath, mtimeMs: st?.mtimeMs });
     }
     return out;
+  }
+
+  #digestsOf(source: ModelSource): Map<string, Digest> {
+    let m = this.#digests.get(source);
+    if (m === undefined) {
+      m = new Map();
+      this.#digests.set(source, m);
+    }
+    return m;
   }
 }
 
